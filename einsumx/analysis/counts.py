@@ -1,0 +1,190 @@
+"""Iteration-space sizes and operation counts, symbolically.
+
+The iteration space of an Einsum is the box of its indices, cut by its
+filters. Filters are bands ``lo <= u - v <= hi`` between two indices (causal
+``m <= p``, sliding window ``p - W <= m <= p``) or bounds on one index, and
+their lattice-point counts have closed forms (``band_points``), so a causal
+QK costs exactly ``P(P+1)/2`` points per (b, h, e) when ``M = P``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from fractions import Fraction
+
+import sympy
+
+from ..ir import operators
+from ..ir.cascade import Bound, Cascade, Einsum, Tensor
+from ..lang import ast
+
+
+def _clamped_prefix(n: sympy.Expr, x: sympy.Expr) -> sympy.Expr:
+    """sum_{j=1..n} clamp(j, 0, x), zero for n <= 0."""
+    n = sympy.Max(n, 0)
+    a = sympy.Min(n, x)
+    return a * (a + 1) / 2 + (n - a) * x
+
+
+def band_points(x: sympy.Expr, y: sympy.Expr, lo: sympy.Expr | None, hi: sympy.Expr | None) -> sympy.Expr:
+    """Number of (u, v) with 0 <= u < x, 0 <= v < y and lo <= u - v <= hi.
+
+    >>> n = sympy.Symbol("n", positive=True, integer=True)
+    >>> sympy.simplify(band_points(n, n, None, 0) - n * (n + 1) / 2)
+    0
+    """
+    hi = x - 1 if hi is None else hi
+    lo = -(y - 1) if lo is None else lo
+
+    def at_most(t):  # pairs with u - v <= t
+        return _clamped_prefix(t + y, x) - _clamped_prefix(t, x)
+
+    return sympy.Max(at_most(hi) - at_most(lo - 1), 0)
+
+
+def bound_points(x: sympy.Expr, lo: sympy.Expr | None, hi: sympy.Expr | None) -> sympy.Expr:
+    """Number of u with 0 <= u < x and lo <= u <= hi."""
+    hi = x - 1 if hi is None else sympy.Min(hi, x - 1)
+    lo = 0 if lo is None else sympy.Max(lo, 0)
+    return sympy.Max(hi - lo + 1, 0)
+
+
+def _domain(cascade: Cascade, vars_: tuple[str, ...], filters: tuple[Bound, ...]) -> sympy.Expr:
+    """Points of the box over ``vars_`` cut by those ``filters`` whose
+    indices are all in it (a split rank's own index stands for its parts)."""
+    free = list(vars_)
+    count = sympy.Integer(1)
+    for f in filters:
+        group = [f.u] + ([f.v] if f.v else [])
+        covered = []
+        for v in group:
+            if v in free:
+                covered.append([v])
+            else:
+                leaves = [cascade.ranks[r].var for r in cascade.leaves(cascade.var_ranks[v])]
+                if len(leaves) > 1 and all(l in free for l in leaves):
+                    covered.append(leaves)
+                else:
+                    covered = None
+                    break
+        if covered is None:
+            continue
+        for vs in covered:
+            for v in vs:
+                free.remove(v)
+        size = {v: cascade.rank_of_var(v).symbol for v in group}
+        if f.v is None:
+            count *= bound_points(size[f.u], f.lo, f.hi)
+        else:
+            count *= band_points(size[f.u], size[f.v], f.lo, f.hi)
+    for v in free:
+        count *= cascade.rank_of_var(v).symbol
+    return count
+
+
+def iteration_points(cascade: Cascade, einsum: Einsum) -> sympy.Expr:
+    """Points of an Einsum's (filtered) iteration space."""
+    return _domain(cascade, einsum.iter_vars, einsum.filters)
+
+
+def output_points(cascade: Cascade, einsum: Einsum) -> sympy.Expr:
+    """Output elements an Einsum writes (filters on output indices only)."""
+    return _domain(cascade, einsum.out_vars, einsum.filters)
+
+
+def ops_per_point(einsum: Einsum) -> Counter:
+    """Primitive operations at one iteration point, by cost class.
+
+    ``Y[p] = sum(m: A[m,p] * B[m])`` is one ``mac``; ``exp(X - Y)`` is one
+    ``add`` and one ``exp``; operations between constants are folded.
+    """
+    counts: Counter = Counter()
+
+    def go(node: ast.Expr) -> bool:
+        """Count ``node``'s operations; return whether it is constant."""
+        if isinstance(node, (ast.Num, ast.Name)):
+            return True
+        if isinstance(node, ast.Access):
+            return False
+        if isinstance(node, ast.Unary):
+            return go(node.operand)
+        if isinstance(node, ast.Binary):
+            const = go(node.left) & go(node.right)
+            if not const:
+                counts.update(operators.INFIX[node.op].cost)
+            return const
+        if isinstance(node, ast.Call):
+            const = all([go(a) for a in node.args])
+            if not const:
+                counts.update(operators.FUNCTIONS[node.func].cost)
+            return const
+        raise TypeError(node)  # pragma: no cover
+
+    constant_body = go(einsum.body)
+    if einsum.reduce_op is not None and einsum.reduce_vars:
+        reduction = operators.REDUCTIONS[einsum.reduce_op]
+        if einsum.reduce_op == "sum" and isinstance(einsum.body, ast.Binary) and einsum.body.op == "*" and not constant_body:
+            counts["mul"] -= 1
+            counts["mac"] += 1
+        else:
+            counts[reduction.cost_class] += 1
+    return +counts
+
+
+def op_counts(cascade: Cascade, einsum: Einsum) -> dict[str, sympy.Expr]:
+    """Operations of an Einsum by cost class (symbolic)."""
+    points = iteration_points(cascade, einsum)
+    return {cls: n * points for cls, n in ops_per_point(einsum).items()}
+
+
+def extents(cascade: Cascade, tensor: Tensor) -> tuple[sympy.Expr, ...]:
+    """Extent of each position of a tensor: its rank's size for inputs, the
+    hull of what is written for intermediates (``M1 + 1`` for a running
+    value with an initial element)."""
+    writers = [cascade.einsums[w] for w in cascade.writers(tensor.name)]
+    if not writers:
+        return tuple(cascade.ranks[r].symbol for r in tensor.ranks)
+    out = []
+    for k, rank in enumerate(tensor.ranks):
+        los, his = [], []
+        for e in writers:
+            lo, hi = index_interval(cascade, e.output.indices[k])
+            los.append(lo)
+            his.append(hi)
+        out.append(sympy.simplify(sympy.Max(*his) - sympy.Min(*los) + 1))
+    return tuple(out)
+
+
+def index_interval(cascade: Cascade, ix) -> tuple[sympy.Expr, sympy.Expr]:
+    """Symbolic smallest and largest value of an affine index expression."""
+    from ..ir.build import var_symbol
+
+    base = ix.expr.subs({var_symbol(v): 0 for v in ix.vars})
+    lo = hi = base
+    for v in ix.vars:
+        coeff = sympy.diff(ix.expr, var_symbol(v))
+        span = coeff * (cascade.rank_of_var(v).symbol - 1)
+        if coeff.is_negative:
+            lo += span
+        else:
+            hi += span
+    return lo, hi
+
+
+def tensor_elements(cascade: Cascade, tensor: Tensor) -> sympy.Expr:
+    """Elements of a tensor; what a filtered Einsum writes if it is the
+    only writer (a causal score matrix holds about half its box)."""
+    writers = cascade.writers(tensor.name)
+    if len(writers) == 1 and cascade.einsums[writers[0]].filters:
+        return output_points(cascade, cascade.einsums[writers[0]])
+    result = sympy.Integer(1)
+    for x in extents(cascade, tensor):
+        result *= x
+    return result
+
+
+def tensor_bytes(cascade: Cascade, tensor: Tensor) -> sympy.Expr:
+    """Bytes of a tensor, stored compressed at its density."""
+    d = Fraction(tensor.density).limit_denominator(10**6)
+    density = sympy.Rational(d.numerator, d.denominator)
+    return tensor_elements(cascade, tensor) * sympy.Rational(tensor.bits, 8) * density

@@ -1,0 +1,147 @@
+"""Syntax trees of the Einsum language (immutable; ``pos`` is the 0-based
+offset of the node's first character in its source text)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Union
+
+
+@dataclass(frozen=True)
+class Num:
+    value: Fraction | float
+    pos: int
+
+
+@dataclass(frozen=True)
+class Name:
+    id: str
+    pos: int
+
+
+@dataclass(frozen=True)
+class Unary:
+    op: str  # '-'
+    operand: "Expr"
+    pos: int
+
+
+@dataclass(frozen=True)
+class Binary:
+    op: str  # '+', '-', '*', '/', '^'
+    left: "Expr"
+    right: "Expr"
+    pos: int
+
+
+@dataclass(frozen=True)
+class Access:
+    """``T[i, j]``; a scalar tensor is written ``T`` or ``T[]``."""
+
+    tensor: str
+    indices: tuple["Expr", ...]
+    pos: int
+    bracketed: bool = True
+
+
+@dataclass(frozen=True)
+class Call:
+    """``exp(x)``, ``max(a, b)``; a reduction ``max(m: x)`` has ``over``."""
+
+    func: str
+    args: tuple["Expr", ...]
+    pos: int
+    over: tuple[Name, ...] | None = None
+
+
+Expr = Union[Num, Name, Unary, Binary, Access, Call]
+
+
+@dataclass(frozen=True)
+class Compare:
+    """One comparison ``left op right`` of a filter or stopping bound."""
+
+    left: Expr
+    op: str  # '<=', '<', '>=', '>', '=='
+    right: Expr
+    pos: int
+
+
+@dataclass(frozen=True)
+class Statement:
+    """``lhs = rhs [where c1, c2 ...]``."""
+
+    lhs: Access
+    rhs: Expr
+    where: tuple[Compare, ...]
+    pos: int
+
+
+def walk(expr: Expr):
+    """Yield ``expr`` and all its sub-expressions, depth first."""
+    yield expr
+    if isinstance(expr, Unary):
+        yield from walk(expr.operand)
+    elif isinstance(expr, Binary):
+        yield from walk(expr.left)
+        yield from walk(expr.right)
+    elif isinstance(expr, Access):
+        for index in expr.indices:
+            yield from walk(index)
+    elif isinstance(expr, Call):
+        for arg in expr.args:
+            yield from walk(arg)
+
+
+def walk_values(expr: Expr):
+    """Like ``walk`` but without entering the index lists of accesses: the
+    nodes that compute values."""
+    yield expr
+    if isinstance(expr, Unary):
+        yield from walk_values(expr.operand)
+    elif isinstance(expr, Binary):
+        yield from walk_values(expr.left)
+        yield from walk_values(expr.right)
+    elif isinstance(expr, Call):
+        for arg in expr.args:
+            yield from walk_values(arg)
+
+
+def unparse(expr: Expr) -> str:
+    """Compact text of an expression (for reports)."""
+    if isinstance(expr, Num):
+        v = expr.value
+        if isinstance(v, float):
+            return "inf" if v == float("inf") else repr(v)
+        return str(v)
+    if isinstance(expr, Name):
+        return expr.id
+    if isinstance(expr, Unary):
+        return f"-{_paren(expr.operand, 3)}"
+    if isinstance(expr, Binary):
+        prec = _PREC[expr.op]
+        right_prec = prec + 1 if expr.op in "-/" else prec
+        return f"{_paren(expr.left, prec)} {expr.op} {_paren(expr.right, right_prec)}"
+    if isinstance(expr, Access):
+        if not expr.bracketed:
+            return expr.tensor
+        return f"{expr.tensor}[{','.join(unparse(i) for i in expr.indices)}]"
+    if isinstance(expr, Call):
+        body = ", ".join(unparse(a) for a in expr.args)
+        if expr.over is not None:
+            return f"{expr.func}({','.join(n.id for n in expr.over)}: {body})"
+        return f"{expr.func}({body})"
+    raise TypeError(expr)
+
+
+_PREC = {"+": 1, "-": 1, "*": 2, "/": 2, "^": 4}
+
+
+def _paren(expr: Expr, prec: int) -> str:
+    text = unparse(expr)
+    if isinstance(expr, Binary) and _PREC[expr.op] < prec:
+        return f"({text})"
+    if isinstance(expr, Unary) and prec > 2:
+        return f"({text})"
+    return text
