@@ -153,7 +153,7 @@ def build(spec: WorkloadSpec) -> Cascade:
             positions.append(resolver.output_index_rank(idx, origin))
         if lhs.tensor in tensors:
             t = tensors[lhs.tensor]
-            user_ranks = t.ranks[len(b.outer):] if _has_outer(t, b.outer) else t.ranks
+            user_ranks = _user_ranks(t, b.outer)
             if len(positions) != len(user_ranks):
                 raise EinsumxError(
                     f"'{lhs.tensor}' is declared with {len(user_ranks)} ranks [{', '.join(user_ranks)}] but written with {len(positions)} indices",
@@ -228,6 +228,11 @@ def build(spec: WorkloadSpec) -> Cascade:
 
 def _has_outer(t: Tensor, outer: tuple[str, ...]) -> bool:
     return bool(outer) and t.ranks[: len(outer)] == outer
+
+
+def _user_ranks(t: Tensor, outer: tuple[str, ...]) -> tuple[str, ...]:
+    """The ranks a workload writes for ``t`` (without the outer ones)."""
+    return t.ranks[len(outer):] if _has_outer(t, outer) else t.ranks
 
 
 def _is_init(e: Einsum) -> bool:
@@ -306,7 +311,7 @@ def _einsum(i, s, names: _Names, tensors, written, outer, spec, ranks) -> Einsum
             raise EinsumxError(f"unknown tensor '{node.tensor}'", origin.shifted(node.pos))
         t = tensors[node.tensor]
         has_outer = _has_outer(t, outer)
-        user_ranks = t.ranks[len(outer):] if has_outer else t.ranks
+        user_ranks = _user_ranks(t, outer)
         if len(node.indices) != len(user_ranks):
             raise EinsumxError(
                 f"'{node.tensor}' has {len(user_ranks)} ranks [{', '.join(user_ranks)}] but is indexed with {len(node.indices)}",
@@ -343,18 +348,18 @@ def _einsum(i, s, names: _Names, tensors, written, outer, spec, ranks) -> Einsum
             raise EinsumxError(f"reduction '{rhs.func}' takes one expression after ':'", origin.shifted(rhs.pos))
         reduce_op, over, rhs = rhs.func, rhs.over, rhs.args[0]
 
+    # A bare name of a scalar tensor ('Y * X') is an access, not a constant.
+    rhs = ast.map_names(rhs, lambda n: ast.Access(n.id, (), n.pos, bracketed=False) if n.id in tensors else n)
     inputs: list[Access] = []
     for node in ast.walk_values(rhs):
         if isinstance(node, ast.Call):
             _check_call(node, origin)
         elif isinstance(node, ast.Access):
+            if not node.bracketed and tensors.get(node.tensor) and _user_ranks(tensors[node.tensor], outer):
+                raise EinsumxError(f"tensor '{node.tensor}' needs indices, e.g. {node.tensor}[...]", origin.shifted(node.pos))
             inputs.append(make_access(node, False))
         elif isinstance(node, ast.Name):
-            if node.id in tensors:
-                if tensors[node.id].ranks[len(outer) if _has_outer(tensors[node.id], outer) else 0:]:
-                    raise EinsumxError(f"tensor '{node.id}' needs indices, e.g. {node.id}[...]", origin.shifted(node.pos))
-                inputs.append(make_access(ast.Access(node.id, (), node.pos, bracketed=False), False))
-            elif node.id in names.var_rank:
+            if node.id in names.var_rank:
                 raise EinsumxError(f"index '{node.id}' cannot be used as a value", origin.shifted(node.pos))
             elif node.id not in names.params and node.id not in names.ranks:
                 raise EinsumxError(f"unknown tensor or parameter '{node.id}'", origin.shifted(node.pos))

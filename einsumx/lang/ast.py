@@ -108,6 +108,20 @@ def walk_values(expr: Expr):
             yield from walk_values(arg)
 
 
+def map_names(expr: Expr, fn) -> Expr:
+    """A copy of ``expr`` with every value-level ``Name`` replaced by
+    ``fn(name)`` (which may return the name itself)."""
+    if isinstance(expr, Name):
+        return fn(expr)
+    if isinstance(expr, Unary):
+        return Unary(expr.op, map_names(expr.operand, fn), expr.pos)
+    if isinstance(expr, Binary):
+        return Binary(expr.op, map_names(expr.left, fn), map_names(expr.right, fn), expr.pos)
+    if isinstance(expr, Call):
+        return Call(expr.func, tuple(map_names(a, fn) for a in expr.args), expr.pos, expr.over)
+    return expr
+
+
 def unparse(expr: Expr) -> str:
     """Compact text of an expression (for reports)."""
     if isinstance(expr, Num):

@@ -1,0 +1,96 @@
+"""The ``einsumx`` command line (thin: parsing options, printing results).
+
+    einsumx analyze WORKLOAD [--set NAME=VALUE ...] [--model NAME] [--json]
+    einsumx report WORKLOAD ... [--out DIR] [--model NAME] [--set ...]
+    einsumx operators
+    einsumx models
+
+A mistake in the input prints ``file:line:col: message`` and exits with 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from .errors import EinsumxError
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="einsumx", description="Analytical design-space explorer for cascades of Einsums.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def point_options(sp):
+        sp.add_argument("--set", nargs="+", action="extend", default=[], metavar="NAME=VALUE",
+                        help="set a parameter or rank size (an integer or an expression of parameters)")
+        sp.add_argument("--model", help="a model preset: bert, trxl, t5, xlm")
+
+    a = sub.add_parser("analyze", help="static analysis of one workload")
+    a.add_argument("workload")
+    point_options(a)
+    a.add_argument("--json", action="store_true", help="print one JSON object")
+
+    r = sub.add_parser("report", help="HTML and Markdown report of workloads")
+    r.add_argument("workloads", nargs="+")
+    point_options(r)
+    r.add_argument("--out", default="reports", help="output directory (default: reports)")
+
+    sub.add_parser("operators", help="the operator catalogue and cost classes")
+    sub.add_parser("models", help="the model presets")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return _run(args)
+    except EinsumxError as err:
+        print(str(err), file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # pragma: no cover - `einsumx ... | head`
+        return 0
+
+
+def _run(args) -> int:
+    from . import analyze, load_workload
+    from .ir.values import parse_overrides
+
+    if args.command == "operators":
+        from .ir.operators import catalogue_rows
+
+        rows = catalogue_rows()
+        width = max(len(r["operator"]) for r in rows)
+        for r in rows:
+            print(f"{r['operator']:<{width}}  {r['kind']:<7}  {r['cost']:<40}  {r['formula']}")
+        return 0
+    if args.command == "models":
+        from .presets import models
+
+        for key, m in models().items():
+            print(f"{key:<5} {m['label']:<20} " + " ".join(f"{k}={v}" for k, v in m["params"].items()))
+        return 0
+    overrides = parse_overrides(args.set)
+    if args.command == "analyze":
+        cascade = load_workload(args.workload)
+        for w in cascade.warnings:
+            print(str(w), file=sys.stderr)
+        an = analyze(cascade, overrides=overrides, model=args.model)
+        if args.json:
+            print(json.dumps(an.to_dict(), indent=2))
+        else:
+            from .report.text import render
+
+            print(render(an))
+        return 0
+    if args.command == "report":
+        from .report.html import write_report
+
+        path = write_report(args.workloads, args.out, overrides=overrides, model=args.model)
+        print(f"report written: {path}")
+        return 0
+    raise AssertionError(args.command)  # pragma: no cover
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
