@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 from fractions import Fraction
+from functools import lru_cache
 
 import sympy
 
@@ -26,6 +27,7 @@ def _clamped_prefix(n: sympy.Expr, x: sympy.Expr) -> sympy.Expr:
     return a * (a + 1) / 2 + (n - a) * x
 
 
+@lru_cache(maxsize=1024)
 def band_points(x: sympy.Expr, y: sympy.Expr, lo: sympy.Expr | None, hi: sympy.Expr | None) -> sympy.Expr:
     """Number of (u, v) with 0 <= u < x, 0 <= v < y and lo <= u - v <= hi.
 
@@ -42,6 +44,7 @@ def band_points(x: sympy.Expr, y: sympy.Expr, lo: sympy.Expr | None, hi: sympy.E
     return sympy.Max(at_most(hi) - at_most(lo - 1), 0)
 
 
+@lru_cache(maxsize=1024)
 def bound_points(x: sympy.Expr, lo: sympy.Expr | None, hi: sympy.Expr | None) -> sympy.Expr:
     """Number of u with 0 <= u < x and lo <= u <= hi."""
     hi = x - 1 if hi is None else sympy.Min(hi, x - 1)
@@ -157,12 +160,8 @@ def extents(cascade: Cascade, tensor: Tensor) -> tuple[sympy.Expr, ...]:
 
 def index_interval(cascade: Cascade, ix) -> tuple[sympy.Expr, sympy.Expr]:
     """Symbolic smallest and largest value of an affine index expression."""
-    from ..ir.build import var_symbol
-
-    base = ix.expr.subs({var_symbol(v): 0 for v in ix.vars})
-    lo = hi = base
-    for v in ix.vars:
-        coeff = sympy.diff(ix.expr, var_symbol(v))
+    lo = hi = ix.const
+    for v, coeff in ix.terms:
         span = coeff * (cascade.rank_of_var(v).symbol - 1)
         if coeff.is_negative:
             lo += span

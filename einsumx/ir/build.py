@@ -272,17 +272,18 @@ class _Names:
         text = ast.unparse(expr)
         vars_ = tuple(sorted((s.name for s in sym.free_symbols if s.name in self.var_rank), key=text.find))
         if not vars_:
-            return Index(sym, (), "const", text)
+            return Index(sym, (), "const", text, const=sym)
+        terms = []
         for v in vars_:
             coeff = sympy.diff(sym, var_symbol(v))
             if any(s.name in self.var_rank for s in coeff.free_symbols):
                 raise EinsumxError(f"index expression '{text}' is not affine in its indices", origin.shifted(expr.pos))
-        if len(vars_) == 1:
-            v = var_symbol(vars_[0])
-            rest = sympy.expand(sym - v)
-            if rest.is_Integer:
-                return Index(sym, vars_, "var" if rest == 0 else "step", text, vars_[0], int(rest))
-        return Index(sym, vars_, "affine", text)
+            terms.append((v, coeff))
+        const = sympy.expand(sym.subs({var_symbol(v): 0 for v in vars_}))
+        if len(vars_) == 1 and terms[0][1] == 1 and const.is_Integer:
+            kind = "var" if const == 0 else "step"
+            return Index(sym, vars_, kind, text, vars_[0], int(const), tuple(terms), const)
+        return Index(sym, vars_, "affine", text, terms=tuple(terms), const=const)
 
     def output_index_rank(self, expr: ast.Expr, origin: Origin) -> str | None:
         ix = self.index(expr, origin)
@@ -304,7 +305,7 @@ class _Names:
 
 def _einsum(i, s, names: _Names, tensors, written, outer, spec, ranks) -> Einsum:
     stmt, origin = s.stmt, s.text.origin
-    outer_ix = tuple(Index(var_symbol(ranks[r].var), (ranks[r].var,), "var", ranks[r].var, ranks[r].var, 0) for r in outer)
+    outer_ix = tuple(names.index(ast.Name(ranks[r].var, 0), origin) for r in outer)
 
     def make_access(node: ast.Access, is_output: bool) -> Access:
         if node.tensor not in tensors:
@@ -574,16 +575,14 @@ def _writes(cascade: Cascade, w: int, k: int, value: int, point) -> bool:
 def index_range(cascade: Cascade, ix: Index, point) -> tuple[int, int]:
     """Smallest and largest value of an index expression over its Einsum's
     iteration space, at ``point``."""
-    expr = sympy.expand(ix.expr.xreplace(point.subs))
-    lo = hi = expr.subs({var_symbol(v): 0 for v in ix.vars})
-    for v in ix.vars:
-        coeff = sympy.diff(expr, var_symbol(v))
-        span = coeff * (point.ranks[cascade.var_ranks[v]] - 1)
+    lo = hi = int(ix.const.xreplace(point.subs))
+    for v, coeff in ix.terms:
+        span = int(coeff.xreplace(point.subs)) * (point.ranks[cascade.var_ranks[v]] - 1)
         if span >= 0:
             hi += span
         else:
             lo += span
-    return int(lo), int(hi)
+    return lo, hi
 
 
 def _topological(cascade: Cascade, edges: list[Edge]) -> list[int]:

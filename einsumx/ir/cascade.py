@@ -82,6 +82,10 @@ class Index:
     text: str
     var: str | None = None
     offset: int = 0
+    terms: tuple[tuple[str, sympy.Expr], ...] = ()
+    """(index, coefficient) of each index variable."""
+    const: sympy.Expr = sympy.Integer(0)
+    """The part that does not depend on the index variables."""
 
 
 @dataclass(frozen=True)
