@@ -194,6 +194,9 @@ class _Parser:
             self.i += 1
             if re.fullmatch(r"\d+", tok.text):
                 return Num(Fraction(int(tok.text)), tok.pos)
+            mantissa, _, exponent = tok.text.lower().partition("e")
+            if exponent and abs(int(exponent)) > 308:
+                raise self.error(f"number '{tok.text}' is out of range")
             return Num(Fraction(tok.text), tok.pos)
         if tok.kind == "name":
             if tok.text == "inf":
@@ -251,6 +254,22 @@ class _Parser:
         return Access(tok.text, tuple(indices), tok.pos)
 
 
+def _guarded(parse):
+    """Turn Python's recursion limit (absurdly nested parentheses) into the
+    one error type."""
+
+    def wrapper(text: str, origin: Origin | None = None):
+        try:
+            return parse(text, origin)
+        except RecursionError:
+            raise _error("expression nested too deeply", origin, 0) from None
+
+    wrapper.__doc__ = parse.__doc__
+    wrapper.__name__ = parse.__name__
+    return wrapper
+
+
+@_guarded
 def parse_statement(text: str, origin: Origin | None = None) -> Statement:
     """Parse one Einsum statement.
 
@@ -264,6 +283,7 @@ def parse_statement(text: str, origin: Origin | None = None) -> Statement:
     return parser.statement()
 
 
+@_guarded
 def parse_expression(text: str, origin: Origin | None = None) -> Expr:
     """Parse a size, index or value expression.
 
@@ -278,6 +298,7 @@ def parse_expression(text: str, origin: Origin | None = None) -> Expr:
     return node
 
 
+@_guarded
 def parse_comparisons(text: str, origin: Origin | None = None) -> tuple[Compare, ...]:
     """Parse ``a <= b <= c, d < e`` (filters and stopping bounds)."""
     parser = _Parser(text, origin)

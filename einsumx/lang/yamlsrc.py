@@ -89,17 +89,19 @@ def load_yaml(text: str, name: str) -> tuple[Node, SourceFile]:
         mark = exc.problem_mark or exc.context_mark
         origin = src.origin(mark.line, mark.column) if mark else Origin(name)
         raise EinsumxError(f"invalid YAML: {exc.problem or exc.context}", origin) from None
-    except yaml.YAMLError as exc:  # pragma: no cover - PyYAML always marks
+    except yaml.YAMLError as exc:  # e.g. a reader error on a control character
         raise EinsumxError(f"invalid YAML: {exc}", Origin(name)) from None
+    except RecursionError:
+        raise EinsumxError("invalid YAML: nested too deeply", Origin(name, 1, 1)) from None
     if root is None:
         raise EinsumxError("empty workload file", Origin(name, 1, 1))
-    return _convert(root, src), src
+    try:
+        return _convert(root, src, yaml.SafeLoader("")), src
+    except RecursionError:
+        raise EinsumxError("YAML nested too deeply", Origin(name, 1, 1)) from None
 
 
-_SCALAR_LOADER = yaml.SafeLoader("")
-
-
-def _convert(node: yaml.Node, src: SourceFile) -> Node:
+def _convert(node: yaml.Node, src: SourceFile, loader: yaml.SafeLoader) -> Node:
     origin = src.origin(node.start_mark.line, node.start_mark.column)
     if isinstance(node, yaml.MappingNode):
         out: dict[str, Node] = {}
@@ -111,15 +113,16 @@ def _convert(node: yaml.Node, src: SourceFile) -> Node:
             key = str(key_node.value)
             if key in out:
                 raise EinsumxError(f"duplicate key '{key}'", key_origin)
-            out[key] = _convert(value_node, src)
+            out[key] = _convert(value_node, src, loader)
             key_origins[key] = key_origin
         return Node(out, origin, key_origins=key_origins)
     if isinstance(node, yaml.SequenceNode):
-        return Node([_convert(item, src) for item in node.value], origin)
+        return Node([_convert(item, src, loader) for item in node.value], origin)
     try:
-        value = _SCALAR_LOADER.construct_object(node, deep=True)
-    except yaml.YAMLError as exc:
-        raise EinsumxError(f"invalid YAML value: {exc}", origin) from None
+        value = loader.construct_object(node, deep=True)
+    except (yaml.YAMLError, ValueError, TypeError, OverflowError) as exc:
+        # e.g. a timestamp-looking scalar such as 2001-13-45
+        raise EinsumxError(f"invalid YAML value '{node.value}': {exc}", origin) from None
     if isinstance(value, str):
         value = Text(value, origin)
     return Node(value, origin, style=node.style)

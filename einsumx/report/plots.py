@@ -1,0 +1,142 @@
+"""Plots for reports: what extra passes cost as the sequence grows.
+
+matplotlib is imported inside the functions (Agg canvas, no pyplot), so
+``einsumx analyze`` does not pay for it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..analysis import Analysis
+from ..errors import EinsumxError
+from ..ir.build import check_ranges
+from ..ir.values import Point, evaluate_point, parse_overrides
+from .text import human_bytes
+
+SEQS: tuple[int, ...] = tuple(2**k for k in range(10, 21, 2))
+"""Sequence lengths swept: 1K, 4K, 16K, 64K, 256K, 1M tokens."""
+
+
+@dataclass
+class SeqSeries:
+    """The numbers of the sequence-length plot, one entry per valid ``seq``."""
+
+    seqs: list[int] = field(default_factory=list)
+    footprint: dict[str, list[int]] = field(default_factory=dict)
+    """Rank (with more than one pass) -> live-footprint lower bound per fiber, bytes."""
+    spill: dict[str, list[int]] = field(default_factory=dict)
+    """Rank -> traffic of spilling the live tensors instead, bytes."""
+    compulsory: list[int] = field(default_factory=list)
+    """Compulsory traffic, bytes."""
+    skipped: list[tuple[int, str]] = field(default_factory=list)
+    """``seq`` values the workload rejects, with the reason."""
+
+
+def footprint_series(an: Analysis, seqs=SEQS, overrides=None) -> SeqSeries | None:
+    """Live footprint, spill and compulsory traffic of ``an`` at each ``seq``.
+
+    ``overrides`` are those ``an`` was analysed with (its model is taken
+    from ``an.model``); only ``seq`` changes. Returns None if the workload
+    has no ``seq`` parameter.
+
+    >>> from einsumx import analyze, load_workload
+    >>> an = analyze(load_workload("workloads/attention-3pass.yaml"))  # doctest: +SKIP
+    >>> footprint_series(an, [1024, 4096]).footprint["M"]              # doctest: +SKIP
+    [2048, 8192]
+    """
+    cascade = an.cascade
+    if "seq" not in cascade.params:
+        return None
+    base = {}
+    if an.model:
+        from ..presets import model_overrides
+
+        base.update(model_overrides(an.model, cascade.params))
+    base.update(overrides or {})
+    ranks = [r for r, info in an.pass_info.items() if info.passes > 1]
+    series = SeqSeries(footprint={r: [] for r in ranks}, spill={r: [] for r in ranks})
+    for n in seqs:
+        try:
+            point = evaluate_point(cascade, {**base, **parse_overrides([f"seq={n}"])})
+            check_ranges(cascade, point)
+        except EinsumxError as err:
+            series.skipped.append((n, err.message))
+            continue
+        series.seqs.append(n)
+        for r in ranks:
+            fp = an.footprints[r]
+            series.footprint[r].append(_value(fp.bytes, point))
+            series.spill[r].append(_value(fp.spill_bytes, point))
+        series.compulsory.append(_value(an.compulsory, point))
+    return series
+
+
+def _value(expr, point: Point) -> int:
+    return int(math.ceil(expr.xreplace(point.subs)))
+
+
+def plot_seq_sweep(an: Analysis, path: str | Path, overrides=None, seqs=SEQS) -> Path | None:
+    """Plot ``footprint_series`` (log-log, two panels) to a PNG at ``path``.
+
+    Returns the path, or None if the workload has no ``seq`` parameter.
+
+    >>> plot_seq_sweep(an, "out/attention-3pass.png")  # doctest: +SKIP
+    PosixPath('out/attention-3pass.png')
+    """
+    series = footprint_series(an, seqs, overrides)
+    if series is None:
+        return None
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(11, 4.2), layout="constrained")
+    FigureCanvasAgg(fig)
+    left, right = fig.subplots(1, 2)
+    for rank, values in series.footprint.items():
+        left.plot(series.seqs, values, marker="o", label=f"{rank} ({an.pass_info[rank].passes} passes)")
+    for rank, values in series.spill.items():
+        right.plot(series.seqs, values, marker="o", label=f"spill over {rank}")
+    right.plot(series.seqs, series.compulsory, marker="s", color="black", linestyle="--", label="compulsory")
+    left.set_title("Live-footprint lower bound per fiber")
+    left.set_ylabel("live footprint per fiber (bytes)")
+    right.set_title("Traffic")
+    right.set_ylabel("traffic (bytes)")
+    if not series.footprint:
+        left.text(0.5, 0.5, "no rank needs more than one pass", ha="center", va="center", transform=left.transAxes)
+    analysed = an.point.params["seq"]
+    for ax in (left, right):
+        _log_axes(ax, seqs)
+        if min(seqs) <= analysed <= max(seqs):
+            ax.axvline(float(analysed), color="grey", linestyle=":", linewidth=1, label=f"analysed (seq={analysed})")
+        ax.grid(True, which="major", alpha=0.3)
+        if ax.has_data():
+            ax.legend(fontsize="small")
+    fig.suptitle(f"{an.cascade.name}: cost of the extra passes vs sequence length")
+    path = Path(path)
+    fig.savefig(path, dpi=110)
+    return path
+
+
+def _log_axes(ax, seqs) -> None:
+    from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullLocator
+
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log", base=2)
+    ax.set_xlabel("sequence length (tokens)")
+    ax.xaxis.set_major_locator(FixedLocator(list(seqs)))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: _tokens(int(x))))
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.yaxis.set_major_locator(LogLocator(base=2, numticks=9))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda y, _: human_bytes(int(y)) if y >= 1 else ""))
+    ax.yaxis.set_minor_locator(NullLocator())
+
+
+def _tokens(n: int) -> str:
+    """1024 -> '1K', 2**20 -> '1M'."""
+    for unit, size in (("M", 2**20), ("K", 2**10)):
+        if n >= size and n % size == 0:
+            return f"{n // size}{unit}"
+    return str(n)
