@@ -352,7 +352,7 @@ def _einsum(i, s, names: _Names, tensors, written, outer, spec, ranks) -> Einsum
     # A bare name of a scalar tensor ('Y * X') is an access, not a constant.
     rhs = ast.map_names(rhs, lambda n: ast.Access(n.id, (), n.pos, bracketed=False) if n.id in tensors else n)
     inputs: list[Access] = []
-    for node in ast.walk_values(rhs):
+    for node in ast.walk(rhs, indices=False):
         if isinstance(node, ast.Call):
             _check_call(node, origin)
         elif isinstance(node, ast.Access):

@@ -22,24 +22,17 @@ def number(value: Fraction | float) -> sympy.Expr:
     return sympy.Rational(value.numerator, value.denominator)
 
 
-def to_sympy(
-    expr: ast.Expr,
-    resolve: Callable[[ast.Name], sympy.Expr],
-    origin: Origin | None = None,
-    allow: str = "+-*/^",
-) -> sympy.Expr:
-    """Build the sympy form of a size or index expression.
-
-    ``resolve`` maps a name to its symbol (and raises for unknown names);
-    operators outside ``allow`` are errors, as are accesses and calls.
-    """
+def _fold(expr: ast.Expr, number, resolve, origin: Origin | None, allow: str):
+    """Evaluate a size/index expression tree with ``number`` for literals and
+    ``resolve`` for names; the arithmetic is that of whatever they return
+    (sympy expressions or exact Fractions)."""
 
     def err(message: str, pos: int) -> EinsumxError:
         return EinsumxError(message, origin.shifted(pos) if origin else None)
 
-    def go(node: ast.Expr) -> sympy.Expr:
+    def go(node: ast.Expr):
         if isinstance(node, ast.Num):
-            return number(node.value)
+            return number(node)
         if isinstance(node, ast.Name):
             return resolve(node)
         if isinstance(node, ast.Unary):
@@ -58,9 +51,9 @@ def to_sympy(
                 if right == 0:
                     raise err("division by zero", node.pos)
                 return left / right
-            if not (right.is_Integer and 0 <= int(right) <= 64):
+            if not (_is_integer(right) and 0 <= right <= 64):
                 raise err("exponents must be integers from 0 to 64", node.right.pos)
-            return left ** right
+            return left ** int(right)
         if isinstance(node, ast.Access):
             raise err(f"tensor access '{ast.unparse(node)}' is not allowed here", node.pos)
         if isinstance(node, ast.Call):
@@ -68,45 +61,45 @@ def to_sympy(
         raise TypeError(node)  # pragma: no cover
 
     return go(expr)
+
+
+def _is_integer(value) -> bool:
+    if isinstance(value, Fraction):
+        return value.denominator == 1
+    return bool(getattr(value, "is_Integer", False))
+
+
+def to_sympy(
+    expr: ast.Expr,
+    resolve: Callable[[ast.Name], sympy.Expr],
+    origin: Origin | None = None,
+    allow: str = "+-*/^",
+) -> sympy.Expr:
+    """Build the sympy form of a size or index expression.
+
+    ``resolve`` maps a name to its symbol (and raises for unknown names);
+    operators outside ``allow`` are errors, as are accesses and calls.
+
+    >>> from einsumx.lang.parser import parse_expression
+    >>> to_sympy(parse_expression("2*M0 + 1"), lambda n: sympy.Symbol(n.id))
+    2*M0 + 1
+    """
+    return _fold(expr, lambda node: number(node.value), resolve, origin, allow)
 
 
 def evaluate(expr: ast.Expr, lookup: Callable[[ast.Name], Fraction], origin: Origin | None = None) -> Fraction:
-    """Exact rational value of a size expression (names via ``lookup``)."""
+    """Exact rational value of a size expression (names via ``lookup``).
 
-    def err(message: str, pos: int) -> EinsumxError:
-        return EinsumxError(message, origin.shifted(pos) if origin else None)
+    >>> from einsumx.lang.parser import parse_expression
+    >>> evaluate(parse_expression("seq / 256"), lambda n: Fraction(1000))
+    Fraction(125, 32)
+    """
 
-    def go(node: ast.Expr) -> Fraction:
-        if isinstance(node, ast.Num):
-            if isinstance(node.value, float):
-                if node.value in (float("inf"), float("-inf")):
-                    raise err("a size cannot be infinite", node.pos)
-                return Fraction(node.value)
-            return node.value
-        if isinstance(node, ast.Name):
-            return lookup(node)
-        if isinstance(node, ast.Unary):
-            return -go(node.operand)
-        if isinstance(node, ast.Binary):
-            left, right = go(node.left), go(node.right)
-            if node.op == "+":
-                return left + right
-            if node.op == "-":
-                return left - right
-            if node.op == "*":
-                return left * right
-            if node.op == "/":
-                if right == 0:
-                    raise err("division by zero", node.pos)
-                return left / right
-            if node.op == "^":
-                if right.denominator != 1 or not 0 <= right <= 64:
-                    raise err("exponents must be integers from 0 to 64", node.right.pos)
-                return left ** int(right)
-        if isinstance(node, ast.Access):
-            raise err(f"tensor access '{ast.unparse(node)}' is not allowed here", node.pos)
-        if isinstance(node, ast.Call):
-            raise err(f"function call '{node.func}(...)' is not allowed here", node.pos)
-        raise TypeError(node)  # pragma: no cover
+    def literal(node: ast.Num) -> Fraction:
+        if isinstance(node.value, float):
+            if node.value in (float("inf"), float("-inf")):
+                raise EinsumxError("a size cannot be infinite", origin.shifted(node.pos) if origin else None)
+            return Fraction(node.value)
+        return node.value
 
-    return go(expr)
+    return _fold(expr, literal, lookup, origin, "+-*/^")

@@ -78,34 +78,23 @@ class Statement:
     pos: int
 
 
-def walk(expr: Expr):
-    """Yield ``expr`` and all its sub-expressions, depth first."""
+def walk(expr: Expr, indices: bool = True):
+    """Yield ``expr`` and all its sub-expressions, depth first; with
+    ``indices=False``, without entering the index lists of accesses (only
+    the nodes that compute values)."""
     yield expr
     if isinstance(expr, Unary):
-        yield from walk(expr.operand)
+        yield from walk(expr.operand, indices)
     elif isinstance(expr, Binary):
-        yield from walk(expr.left)
-        yield from walk(expr.right)
+        yield from walk(expr.left, indices)
+        yield from walk(expr.right, indices)
     elif isinstance(expr, Access):
-        for index in expr.indices:
-            yield from walk(index)
+        if indices:
+            for index in expr.indices:
+                yield from walk(index, indices)
     elif isinstance(expr, Call):
         for arg in expr.args:
-            yield from walk(arg)
-
-
-def walk_values(expr: Expr):
-    """Like ``walk`` but without entering the index lists of accesses: the
-    nodes that compute values."""
-    yield expr
-    if isinstance(expr, Unary):
-        yield from walk_values(expr.operand)
-    elif isinstance(expr, Binary):
-        yield from walk_values(expr.left)
-        yield from walk_values(expr.right)
-    elif isinstance(expr, Call):
-        for arg in expr.args:
-            yield from walk_values(arg)
+            yield from walk(arg, indices)
 
 
 def map_names(expr: Expr, fn) -> Expr:
