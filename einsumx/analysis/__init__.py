@@ -18,7 +18,7 @@ from ..ir import operators
 from ..ir.build import check_ranges
 from ..ir.cascade import Cascade, Einsum
 from ..ir.values import Point, evaluate_point
-from .counts import iteration_points, op_counts
+from .counts import density_factor, iteration_points, op_counts
 from .footprint import Footprint, compulsory_traffic, live_footprint
 from .passes import PassInfo, pass_analysis
 
@@ -32,6 +32,9 @@ class EinsumResult:
     ops_value: dict[str, int]
     passes: dict[str, int]
     """Pass number over each rank this Einsum traverses in full."""
+    density: sympy.Expr = sympy.Integer(1)
+    """Fraction of points doing work when zero operands are skipped."""
+    ops_effective_value: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -45,6 +48,8 @@ class Analysis:
     compulsory_terms: list[tuple[str, str, sympy.Expr]]
     model: str | None = None
     ops: dict[str, int] = field(default_factory=dict)
+    ops_effective: dict[str, int] = field(default_factory=dict)
+    """``ops`` with zero operands skipped at the declared tensor densities."""
 
     @property
     def passes(self) -> dict[str, int]:
@@ -79,6 +84,7 @@ class Analysis:
             "passes": self.passes,
             "pass_reasons": {r: p.reasons for r, p in self.pass_info.items() if p.reasons},
             "ops": self.ops,
+            "ops_effective": self.ops_effective,
             "compulsory_traffic_bytes": self.compulsory_traffic_bytes,
             "compulsory_traffic_terms": [
                 {"tensor": t, "access": kind, "bytes": self.value(b), "formula": str(b)} for t, kind, b in self.compulsory_terms
@@ -106,6 +112,8 @@ class Analysis:
                     "points": r.points_value,
                     "points_formula": str(r.points),
                     "ops": r.ops_value,
+                    "ops_effective": r.ops_effective_value,
+                    "density": float(r.density),
                     "ops_formula": {k: str(v) for k, v in r.ops.items()},
                     "passes": r.passes,
                 }
@@ -138,16 +146,21 @@ def analyze(cascade: Cascade, overrides=None, model: str | None = None) -> Analy
     info = pass_analysis(cascade)
     results = []
     totals: dict[str, int] = {}
+    effective: dict[str, int] = {}
     an = Analysis(cascade, point, results, info, {}, sympy.Integer(0), [], model)
     for i, e in enumerate(cascade.einsums):
         points = iteration_points(cascade, e)
         ops = op_counts(cascade, e)
         ops_value = {k: an.value(v) for k, v in ops.items()}
+        density = density_factor(cascade, e)
+        ops_effective = {k: an.value(v * density) for k, v in ops.items()}
         for k, v in ops_value.items():
             totals[k] = totals.get(k, 0) + v
+            effective[k] = effective.get(k, 0) + ops_effective[k]
         passes = {r: p.einsum_pass[i] for r, p in info.items() if i in p.einsum_pass}
-        results.append(EinsumResult(e, points, an.value(points), ops, ops_value, passes))
+        results.append(EinsumResult(e, points, an.value(points), ops, ops_value, passes, density, ops_effective))
     an.ops = {k: totals[k] for k in operators.COST_CLASSES if k in totals}
+    an.ops_effective = {k: effective[k] for k in operators.COST_CLASSES if k in effective}
     an.footprints = {r: live_footprint(cascade, p) for r, p in info.items()}
     an.compulsory, an.compulsory_terms = compulsory_traffic(cascade)
     return an

@@ -45,6 +45,9 @@ def render(an: Analysis) -> str:
         rows.append([str(e.number), e.text] + [fmt(r.points_value)] + [fmt(r.ops_value[k]) if k in r.ops_value else "" for k in classes] + [passes])
     rows.append(["", "total", ""] + [fmt(an.ops[k]) for k in classes] + [""])
     out.extend(_table(rows, left={1}))
+    if an.ops_effective != an.ops:
+        out.append("effective (zero operands skipped at the declared densities): "
+                   + ", ".join(f"{k} {fmt(v)}" for k, v in an.ops_effective.items()))
     out.append("")
 
     out.append("Passes (lower bound over every mapping)")
