@@ -8,7 +8,6 @@ compulsory traffic. Every number keeps its symbolic form for reports.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,10 +54,23 @@ class Analysis:
     def passes(self) -> dict[str, int]:
         return {r: p.passes for r, p in self.pass_info.items()}
 
+    overrides: dict = field(default_factory=dict)
+    """The parameter and rank values (model preset, then ``--set``) analysed."""
+
     def value(self, expr: sympy.Expr) -> int:
-        """An exact count at this point (bytes of sub-byte tensors round up)."""
-        v = sympy.sympify(expr).xreplace(self.point.subs)
-        return int(math.ceil(v)) if v.is_Rational else int(sympy.ceiling(v))
+        """A count at this point, rounded up (see ``Point.value``)."""
+        return self.point.value(expr)
+
+    def point_at(self, **changes: int) -> Point:
+        """This analysis's point with some values changed, checked like the
+        original (``an.point_at(seq=4096)``); symbolic results evaluate at it
+        with ``point.value(expr)`` without re-running the analysis."""
+        from ..ir.values import parse_overrides
+
+        values = {**self.overrides, **parse_overrides([f"{k}={v}" for k, v in changes.items()])}
+        point = evaluate_point(self.cascade, values)
+        check_ranges(self.cascade, point)
+        return point
 
     @property
     def compulsory_traffic_bytes(self) -> int:
@@ -147,7 +159,7 @@ def analyze(cascade: Cascade, overrides=None, model: str | None = None) -> Analy
     results = []
     totals: dict[str, int] = {}
     effective: dict[str, int] = {}
-    an = Analysis(cascade, point, results, info, {}, sympy.Integer(0), [], model)
+    an = Analysis(cascade, point, results, info, {}, sympy.Integer(0), [], model, overrides=values)
     for i, e in enumerate(cascade.einsums):
         points = iteration_points(cascade, e)
         ops = op_counts(cascade, e)

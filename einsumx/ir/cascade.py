@@ -174,14 +174,11 @@ class Cascade:
 
     @property
     def inputs(self) -> tuple[str, ...]:
-        """Tensors read but never written: the cascade's true inputs."""
+        """Tensors read but never written: the cascade's true inputs, in
+        the order they are declared."""
         written = {e.output.tensor for e in self.einsums}
-        seen: dict[str, None] = {}
-        for e in self.einsums:
-            for a in e.inputs:
-                if a.tensor not in written:
-                    seen[a.tensor] = None
-        return tuple(seen)
+        read = {a.tensor for e in self.einsums for a in e.inputs}
+        return tuple(t for t in self.tensors if t in read and t not in written)
 
     def rank_of_var(self, var: str) -> Rank:
         return self.ranks[self.var_ranks[var]]

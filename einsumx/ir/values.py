@@ -28,12 +28,20 @@ class Point:
     subs: Mapping[sympy.Symbol, sympy.Expr]
 
     def __call__(self, expr: sympy.Expr) -> sympy.Expr:
-        """Evaluate a symbolic result at this point."""
-        return sympy.sympify(expr).xreplace(self.subs) if not isinstance(expr, (int, float)) else expr
+        """Evaluate a symbolic result at this point (exactly)."""
+        return sympy.sympify(expr).xreplace(self.subs)
 
     def int(self, expr: sympy.Expr) -> int:
+        """An integer-valued expression (an index) at this point."""
         value = self(expr)
+        if not value.is_Integer:
+            raise ValueError(f"{expr} = {value} is not an integer")
         return int(value)
+
+    def value(self, expr: sympy.Expr) -> int:
+        """A count at this point, rounded up (bytes of sub-byte or sparse
+        tensors, density-scaled op counts)."""
+        return int(sympy.ceiling(self(expr)))
 
 
 def param_symbol(name: str) -> sympy.Symbol:

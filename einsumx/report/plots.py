@@ -6,14 +6,11 @@ matplotlib is imported inside the functions (Agg canvas, no pyplot), so
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..analysis import Analysis
 from ..errors import EinsumxError
-from ..ir.build import check_ranges
-from ..ir.values import Point, evaluate_point, parse_overrides
 from .text import human_bytes
 
 SEQS: tuple[int, ...] = tuple(2**k for k in range(10, 21, 2))
@@ -35,60 +32,43 @@ class SeqSeries:
     """``seq`` values the workload rejects, with the reason."""
 
 
-def footprint_series(an: Analysis, seqs=SEQS, overrides=None) -> SeqSeries | None:
-    """Live footprint, spill and compulsory traffic of ``an`` at each ``seq``.
+def footprint_series(an: Analysis, seqs=SEQS) -> SeqSeries | None:
+    r"""Live footprint, spill and compulsory traffic of ``an`` at each ``seq``.
 
-    ``overrides`` are those ``an`` was analysed with (its model is taken
-    from ``an.model``); only ``seq`` changes. Returns None if the workload
-    has no ``seq`` parameter.
+    Everything but ``seq`` stays as ``an`` was analysed (model, ``--set``). Returns None if the workload
+    has no ``seq`` parameter. Two passes over K: one 16-bit A fiber is live.
 
-    >>> from einsumx import analyze, load_workload
-    >>> an = analyze(load_workload("workloads/attention-3pass.yaml"))  # doctest: +SKIP
-    >>> footprint_series(an, [1024, 4096]).footprint["M"]              # doctest: +SKIP
+    >>> from einsumx import analyze, parse_workload
+    >>> an = analyze(parse_workload("params: {seq: 1024}\nranks: {K: seq}\ntensors: {A: [K], B: [K]}\n"
+    ...     "einsums: |\n  Y = A[k] * B[k]\n  Z[k] = Y * A[k]\noutputs: [Z]\n"))
+    >>> footprint_series(an, [1024, 4096]).footprint["K"]
     [2048, 8192]
     """
-    cascade = an.cascade
-    if "seq" not in cascade.params:
+    if "seq" not in an.cascade.params:
         return None
-    base = {}
-    if an.model:
-        from ..presets import model_overrides
-
-        base.update(model_overrides(an.model, cascade.params))
-    base.update(overrides or {})
     ranks = [r for r, info in an.pass_info.items() if info.passes > 1]
     series = SeqSeries(footprint={r: [] for r in ranks}, spill={r: [] for r in ranks})
     for n in seqs:
         try:
-            point = evaluate_point(cascade, {**base, **parse_overrides([f"seq={n}"])})
-            check_ranges(cascade, point)
+            point = an.point_at(seq=n)
         except EinsumxError as err:
             series.skipped.append((n, err.message))
             continue
         series.seqs.append(n)
         for r in ranks:
-            fp = an.footprints[r]
-            series.footprint[r].append(_value(fp.bytes, point))
-            series.spill[r].append(_value(fp.spill_bytes, point))
-        series.compulsory.append(_value(an.compulsory, point))
+            series.footprint[r].append(point.value(an.footprints[r].bytes))
+            series.spill[r].append(point.value(an.footprints[r].spill_bytes))
+        series.compulsory.append(point.value(an.compulsory))
     return series
 
 
-def _value(expr, point: Point) -> int:
-    return int(math.ceil(expr.xreplace(point.subs)))
+def plot_seq_sweep(an: Analysis, series: SeqSeries, path: str | Path) -> Path:
+    """Plot ``series`` (from ``footprint_series(an)``, at least one valid
+    ``seq``) log-log in two panels to a PNG at ``path``; return the path.
 
-
-def plot_seq_sweep(an: Analysis, path: str | Path, overrides=None, seqs=SEQS) -> Path | None:
-    """Plot ``footprint_series`` (log-log, two panels) to a PNG at ``path``.
-
-    Returns the path, or None if the workload has no ``seq`` parameter.
-
-    >>> plot_seq_sweep(an, "out/attention-3pass.png")  # doctest: +SKIP
+    >>> plot_seq_sweep(an, footprint_series(an), "out/attention-3pass.png")  # doctest: +SKIP
     PosixPath('out/attention-3pass.png')
     """
-    series = footprint_series(an, seqs, overrides)
-    if series is None:
-        return None
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -104,16 +84,18 @@ def plot_seq_sweep(an: Analysis, path: str | Path, overrides=None, seqs=SEQS) ->
     left.set_ylabel("live footprint per fiber (bytes)")
     right.set_title("Traffic")
     right.set_ylabel("traffic (bytes)")
-    if not series.footprint:
-        left.text(0.5, 0.5, "no rank needs more than one pass", ha="center", va="center", transform=left.transAxes)
     analysed = an.point.params["seq"]
     for ax in (left, right):
-        _log_axes(ax, seqs)
-        if min(seqs) <= analysed <= max(seqs):
+        _log_axes(ax, series.seqs)
+        if series.seqs and min(series.seqs) <= analysed <= max(series.seqs):
             ax.axvline(float(analysed), color="grey", linestyle=":", linewidth=1, label=f"analysed (seq={analysed})")
         ax.grid(True, which="major", alpha=0.3)
         if ax.has_data():
             ax.legend(fontsize="small")
+    if not series.footprint:
+        left.text(0.5, 0.5, "no rank needs more than one pass", ha="center", va="center", transform=left.transAxes)
+        left.set_xlim(right.get_xlim())
+        left.set_yticks([])
     fig.suptitle(f"{an.cascade.name}: cost of the extra passes vs sequence length")
     path = Path(path)
     fig.savefig(path, dpi=110)

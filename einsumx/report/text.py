@@ -14,8 +14,8 @@ def fmt(n: int) -> str:
 
 def human_bytes(n: int) -> str:
     """1536 -> '1.5 KiB'."""
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"):
+        if abs(n) < 1024 or unit == "EiB":
             return f"{n:,} B" if unit == "B" else f"{n:.1f} {unit}".replace(".0 ", " ")
         n /= 1024
     return str(n)  # pragma: no cover
