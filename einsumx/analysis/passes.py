@@ -24,6 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..ir.cascade import Cascade, Edge, Einsum
+from ..lang import ast
 
 
 @dataclass
@@ -138,10 +139,11 @@ def _explain(cascade: Cascade, info: PassInfo, i: int, crit, closes, family_vars
     k = info.output_time[p] // 2
     src = crit[p]
     reduced = [v for v in closer.reduce_vars if v in family_vars]
-    if reduced and src is not None:
+    if reduced:
+        what = src.access.tensor if src is not None else ast.unparse(closer.body)
         text += (
             f"; {closer.label} (line {closer.origin.line}) takes the {closer.reduce_op} over "
-            f"{','.join(reduced)} of {src.access.tensor}, which streams in pass {k}, "
+            f"{','.join(reduced)} of {what}, which streams in pass {k}, "
             f"so it is complete only after pass {k}"
         )
     elif src is not None:

@@ -163,7 +163,7 @@ def build(spec: WorkloadSpec) -> Cascade:
                 if rank is not None and rank != user_ranks[k]:
                     raise EinsumxError(
                         f"index '{ast.unparse(idx)}' (rank {rank}) written at position {k + 1} of '{lhs.tensor}', which is rank {user_ranks[k]}",
-                        origin.shifted(idx.pos),
+                        origin.shifted(ast.start(idx)),
                     )
             continue
         prev = inferred.get(lhs.tensor)
@@ -197,8 +197,9 @@ def build(spec: WorkloadSpec) -> Cascade:
     # Pass 2: resolve each Einsum.
     einsums: list[Einsum] = []
     labels: dict[str, int] = {}
+    applied: set[int] = set()
     for i, s in enumerate(spec.statements):
-        e = _einsum(i, s, resolver, tensors, written, b.outer, spec, ranks)
+        e = _einsum(i, s, resolver, tensors, written, b.outer, spec, ranks, applied)
         count = labels.get(e.output.tensor, 0)
         labels[e.output.tensor] = count + 1
         einsums.append(e)
@@ -209,6 +210,13 @@ def build(spec: WorkloadSpec) -> Cascade:
             if tag == "init" or sum(1 for x in einsums if x.output.tensor == e.output.tensor and not _is_init(x)) > 1:
                 einsums[k] = _relabel(e, f"{e.output.tensor} ({tag})")
 
+    for k, f in enumerate(spec.filters):
+        if k not in applied:
+            b.warnings.append(Warning_(f"filter '{f.text.strip()}' applies to no Einsum (none has all its indices)", f.text.origin))
+    used = {e.output.tensor for e in einsums} | {a.tensor for e in einsums for a in e.inputs}
+    for name, t in spec.tensors.items():
+        if name not in used:
+            b.warnings.append(Warning_(f"tensor '{name}' is declared but never used", t.origin))
     outputs = _outputs(spec, einsums, b)
     cascade = Cascade(
         spec.name, spec.description, spec.file,
@@ -270,6 +278,11 @@ class _Names:
     def index(self, expr: ast.Expr, origin: Origin) -> Index:
         sym = to_sympy(expr, self.index_resolver(origin), origin, allow="+-*")
         text = ast.unparse(expr)
+        where = origin.shifted(ast.start(expr))
+        if sym.has(sympy.oo, -sympy.oo, sympy.zoo, sympy.nan):
+            raise EinsumxError(f"index '{text}' must be finite", where)
+        if any(not n.is_Integer for n in sym.atoms(sympy.Number)):
+            raise EinsumxError(f"index '{text}' must be an integer expression", where)
         vars_ = tuple(sorted((s.name for s in sym.free_symbols if s.name in self.var_rank), key=text.find))
         if not vars_:
             return Index(sym, (), "const", text, const=sym)
@@ -277,7 +290,7 @@ class _Names:
         for v in vars_:
             coeff = sympy.diff(sym, var_symbol(v))
             if any(s.name in self.var_rank for s in coeff.free_symbols):
-                raise EinsumxError(f"index expression '{text}' is not affine in its indices", origin.shifted(expr.pos))
+                raise EinsumxError(f"index expression '{text}' is not affine in its indices", where)
             terms.append((v, coeff))
         const = sympy.expand(sym.subs({var_symbol(v): 0 for v in vars_}))
         if len(vars_) == 1 and terms[0][1] == 1 and const.is_Integer:
@@ -292,18 +305,18 @@ class _Names:
         if ix.kind == "affine":
             raise EinsumxError(
                 f"output index '{ix.text}' must be an index (m), a step of an iterative rank (m1+1) or a constant",
-                origin.shifted(expr.pos),
+                origin.shifted(ast.start(expr)),
             )
         rank = self.ranks[self.var_rank[ix.var]]
         if ix.kind == "step" and not rank.iterative:
             raise EinsumxError(
                 f"'{ix.text}' steps along rank {rank.name}, which is not iterative (declare it with 'iterative: true')",
-                origin.shifted(expr.pos),
+                origin.shifted(ast.start(expr)),
             )
         return rank.name
 
 
-def _einsum(i, s, names: _Names, tensors, written, outer, spec, ranks) -> Einsum:
+def _einsum(i, s, names: _Names, tensors, written, outer, spec, ranks, applied: set[int]) -> Einsum:
     stmt, origin = s.stmt, s.text.origin
     outer_ix = tuple(names.index(ast.Name(ranks[r].var, 0), origin) for r in outer)
 
@@ -326,7 +339,7 @@ def _einsum(i, s, names: _Names, tensors, written, outer, spec, ranks) -> Einsum
                 if rank != user_ranks[k]:
                     raise EinsumxError(
                         f"index '{ix.text}' (rank {rank}) used at position {k + 1} of '{node.tensor}', which is rank {user_ranks[k]}",
-                        origin.shifted(expr.pos),
+                        origin.shifted(ast.start(expr)),
                     )
             indices.append(ix)
         full = (outer_ix if has_outer else ()) + tuple(indices)
@@ -353,6 +366,11 @@ def _einsum(i, s, names: _Names, tensors, written, outer, spec, ranks) -> Einsum
     rhs = ast.map_names(rhs, lambda n: ast.Access(n.id, (), n.pos, bracketed=False) if n.id in tensors else n)
     inputs: list[Access] = []
     for node in ast.walk(rhs, indices=False):
+        if isinstance(node, ast.Binary) and node.op == "^":
+            raise EinsumxError(
+                "'^' is not a map operator: write x * x, or exp(y * log(x)) for a general power",
+                origin.shifted(node.pos),
+            )
         if isinstance(node, ast.Call):
             _check_call(node, origin)
         elif isinstance(node, ast.Access):
@@ -392,8 +410,11 @@ def _einsum(i, s, names: _Names, tensors, written, outer, spec, ranks) -> Einsum
     iter_vars = out_vars + reduce_vars
 
     filters = _filters(stmt.where, s.text, names, iter_vars, ranks, explicit=True)
-    for f in spec.filters:
-        filters += _filters(f.compares, f.text, names, iter_vars, ranks, explicit=False)
+    for k, f in enumerate(spec.filters):
+        bounds = _filters(f.compares, f.text, names, iter_vars, ranks, explicit=False)
+        if bounds:
+            applied.add(k)
+        filters += bounds
     return Einsum(i + 1, stmt.lhs.tensor, output, tuple(inputs), rhs, reduce_op, iter_vars, out_vars,
                   reduce_vars, tuple(filters), str(s.text).split("#")[0].strip(), origin)
 
@@ -445,20 +466,24 @@ def _filters(compares, text, names: _Names, iter_vars, ranks, explicit: bool) ->
         left = to_sympy(c.left, names.index_resolver(origin), origin, allow="+-*")
         right = to_sympy(c.right, names.index_resolver(origin), origin, allow="+-*")
         expr = sympy.expand(left - right)
+        words = f"{ast.unparse(c.left)} {c.op} {ast.unparse(c.right)}"
+        where = origin.shifted(ast.start(c.left))
+        if expr.has(sympy.oo, -sympy.oo, sympy.zoo, sympy.nan):
+            raise EinsumxError(f"filter '{words}' has an infinite bound (leave the side open instead)", where)
         vars_ = sorted((s.name for s in expr.free_symbols if s.name in names.var_rank), key=lambda v: str(text).find(v))
         if not vars_:
-            raise EinsumxError(f"filter '{ast.unparse(c.left)} {c.op} {ast.unparse(c.right)}' has no index", origin.shifted(c.pos))
+            raise EinsumxError(f"filter '{words}' has no index", where)
         missing = [v for v in vars_ if not present(v)]
         if missing:
             if not explicit:
                 continue
-            raise EinsumxError(f"filter uses '{missing[0]}', which is not an index of this Einsum", origin.shifted(c.pos))
+            raise EinsumxError(f"filter uses '{missing[0]}', which is not an index of this Einsum", where)
         coeffs = [sympy.diff(expr, var_symbol(v)) for v in vars_]
         if len(vars_) > 2 or not all(k in (1, -1) for k in coeffs) or (len(vars_) == 2 and coeffs[0] == coeffs[1]):
             raise EinsumxError(
                 "unsupported filter: each comparison must bound one index, or the difference of two "
                 "(like 'm <= p' or 'p - W <= m')",
-                origin.shifted(c.pos),
+                where,
             )
         const = expr - sum(k * var_symbol(v) for k, v in zip(coeffs, vars_))
         u = vars_[0]
@@ -470,7 +495,7 @@ def _filters(compares, text, names: _Names, iter_vars, ranks, explicit: bool) ->
             bound = (shift - const) / sign
             lo_hi = ("hi" if kind == "le" else "lo") if sign == 1 else ("lo" if kind == "le" else "hi")
             key = tuple(vars_)
-            groups.setdefault(key, []).append((lo_hi, sympy.simplify(bound), f"{ast.unparse(c.left)} {c.op} {ast.unparse(c.right)}"))
+            groups.setdefault(key, []).append((lo_hi, sympy.simplify(bound), words))
     used: dict[str, tuple] = {}
     out = []
     for key, items in groups.items():

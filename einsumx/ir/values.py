@@ -62,7 +62,8 @@ def parse_overrides(items: list[str] | None) -> dict[str, tuple[ast.Expr, str, O
         if not sep or not name or not value.strip():
             raise EinsumxError(f"--set expects NAME=VALUE, got '{item}'", origin)
         text_origin = Origin("--set", 1, len(name) + 2, item)
-        out[name] = (parse_expression(value, text_origin), value.strip(), text_origin)
+        # a name that does not exist is reported at the name, a bad value at the value
+        out[name] = (parse_expression(value, text_origin), value.strip(), Origin("--set", 1, 1, item))
     return out
 
 
@@ -111,15 +112,17 @@ def evaluate_point(cascade: Cascade, overrides: Mapping[str, tuple[ast.Expr, str
         active.pop()
         return values[name]
 
+    params = {name: value_of(name) for name in cascade.params}
     ranks: dict[str, int] = {}
     for name, rank in cascade.ranks.items():
         v = value_of(name)
         _, origin, text = definition(name)
         where = f" (with {_point_text(cascade, values)})" if _point_text(cascade, values) else ""
+        size = text if text.replace(" ", "") == str(v) else f"{text} = {v}"
         if v.denominator != 1:
-            raise EinsumxError(f"rank '{name}' has non-integer size {text} = {v}{where}", origin)
+            raise EinsumxError(f"rank '{name}' has non-integer size {size}{where}", origin)
         if v <= 0:
-            raise EinsumxError(f"rank '{name}' has non-positive size {text} = {v}{where}", origin)
+            raise EinsumxError(f"rank '{name}' has non-positive size {size}{where}", origin)
         ranks[name] = int(v)
     for name, rank in cascade.ranks.items():
         if rank.parts:
@@ -132,7 +135,6 @@ def evaluate_point(cascade: Cascade, overrides: Mapping[str, tuple[ast.Expr, str
                     f"rank '{name}' = {ranks[name]} is not split exactly into {parts} (product {product})",
                     rank.origin,
                 )
-    params = {name: value_of(name) for name in cascade.params}
     subs: dict[sympy.Symbol, sympy.Expr] = {}
     for name, v in params.items():
         subs[param_symbol(name)] = sympy.Rational(v.numerator, v.denominator)

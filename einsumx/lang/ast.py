@@ -111,21 +111,37 @@ def map_names(expr: Expr, fn) -> Expr:
     return expr
 
 
+def start(expr: Expr) -> int:
+    """Offset of the first character of ``expr`` (a binary node's own
+    ``pos`` is its operator)."""
+    while isinstance(expr, Binary):
+        expr = expr.left
+    return expr.pos
+
+
+# Binding strength: + - (1), * / (2), unary minus (3), ^ (4), atoms (5).
+_PREC = {"+": 1, "-": 1, "*": 2, "/": 2, "^": 4}
+# Least strength each operand needs to go without parentheses.
+_OPERAND_MIN = {"+": (1, 1), "-": (1, 2), "*": (2, 2), "/": (2, 3), "^": (5, 3)}
+
+
 def unparse(expr: Expr) -> str:
-    """Compact text of an expression (for reports)."""
+    """Text of an expression that parses back to the same value (reports,
+    messages).
+
+    >>> from einsumx.lang.parser import parse_expression
+    >>> unparse(parse_expression("(-2)^2 + (2^3)^2 - 1.5"))
+    '(-2) ^ 2 + (2 ^ 3) ^ 2 - 1.5'
+    """
     if isinstance(expr, Num):
-        v = expr.value
-        if isinstance(v, float):
-            return "inf" if v == float("inf") else repr(v)
-        return str(v)
+        return _number(expr.value)
     if isinstance(expr, Name):
         return expr.id
     if isinstance(expr, Unary):
-        return f"-{_paren(expr.operand, 3)}"
+        return f"-{_operand(expr.operand, 3)}"
     if isinstance(expr, Binary):
-        prec = _PREC[expr.op]
-        right_prec = prec + 1 if expr.op in "-/" else prec
-        return f"{_paren(expr.left, prec)} {expr.op} {_paren(expr.right, right_prec)}"
+        left_min, right_min = _OPERAND_MIN[expr.op]
+        return f"{_operand(expr.left, left_min)} {expr.op} {_operand(expr.right, right_min)}"
     if isinstance(expr, Access):
         if not expr.bracketed:
             return expr.tensor
@@ -138,13 +154,27 @@ def unparse(expr: Expr) -> str:
     raise TypeError(expr)
 
 
-_PREC = {"+": 1, "-": 1, "*": 2, "/": 2, "^": 4}
+def _strength(expr: Expr) -> int:
+    if isinstance(expr, Binary):
+        return _PREC[expr.op]
+    if isinstance(expr, Unary) or (isinstance(expr, Num) and expr.value < 0):
+        return 3
+    return 5
 
 
-def _paren(expr: Expr, prec: int) -> str:
+def _operand(expr: Expr, least: int) -> str:
     text = unparse(expr)
-    if isinstance(expr, Binary) and _PREC[expr.op] < prec:
-        return f"({text})"
-    if isinstance(expr, Unary) and prec > 2:
-        return f"({text})"
-    return text
+    return f"({text})" if _strength(expr) < least else text
+
+
+def _number(value: Fraction | float) -> str:
+    if isinstance(value, float):
+        if value in (float("inf"), float("-inf")):
+            return "inf" if value > 0 else "-inf"
+        return repr(value)
+    if value.denominator == 1:
+        return str(value.numerator)
+    decimal = repr(float(value))
+    if "e" not in decimal and "inf" not in decimal and Fraction(decimal) == value:
+        return decimal
+    return f"({value.numerator}/{value.denominator})"

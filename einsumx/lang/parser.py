@@ -29,11 +29,11 @@ _TOKEN = re.compile(
     r"""
     (?P<ws>[ \t\r\n]+)
   | (?P<comment>\#.*)
-  | (?P<number>(?:\d+\.\d*|\.\d+|\d+)(?:[eE][+-]?\d+)?)
+  | (?P<number>(?:[0-9]+\.[0-9]*|\.[0-9]+|[0-9]+)(?:[eE][+-]?[0-9]+)?)
   | (?P<name>[A-Za-z_][A-Za-z0-9_]*)
   | (?P<op><=|>=|==|\*\*|[-+*/^()\[\],:=<>])
     """,
-    re.VERBOSE,
+    re.VERBOSE | re.ASCII,
 )
 
 _COMPARE = ("<=", "<", ">=", ">", "==")
@@ -192,11 +192,11 @@ class _Parser:
         tok = self.tok
         if tok.kind == "number":
             self.i += 1
-            if re.fullmatch(r"\d+", tok.text):
+            if tok.text.isdigit():
                 return Num(Fraction(int(tok.text)), tok.pos)
             mantissa, _, exponent = tok.text.lower().partition("e")
             if exponent and abs(int(exponent)) > 308:
-                raise self.error(f"number '{tok.text}' is out of range")
+                raise self.error(f"number '{tok.text}' is out of range", tok.pos)
             return Num(Fraction(tok.text), tok.pos)
         if tok.kind == "name":
             if tok.text == "inf":

@@ -105,8 +105,8 @@ def read_spec(text: str, file: str) -> WorkloadSpec:
         if required not in top:
             raise EinsumxError(f"missing '{required}:' ({TOP_KEYS[required]})", root.origin)
 
-    name = str(top["name"].value) if "name" in top else Path(file).stem
-    description = str(top["description"].value) if "description" in top else ""
+    name = _string(top["name"], "name") if "name" in top else Path(file).stem
+    description = _string(top["description"], "description") if "description" in top else ""
     params = {}
     if "params" in top:
         for key, node in _mapping(top["params"], "params").items():
@@ -166,8 +166,15 @@ def _check_name(name: str, origin: Origin, what: str, pattern: re.Pattern) -> No
         raise EinsumxError(f"invalid {what} name '{name}': names must {rule} and not be one of {sorted(RESERVED)}", origin)
 
 
+def _string(node: Node, what: str) -> str:
+    if isinstance(node.value, bool) or not isinstance(node.value, (str, int, float)):
+        raise EinsumxError(f"'{what}' must be a string", node.origin)
+    return str(node.value)
+
+
 def _scalar_text(node: Node, what: str) -> Text:
-    if isinstance(node.value, bool) or isinstance(node.value, (dict, list)) or node.value is None:
+    if isinstance(node.value, bool) or not isinstance(node.value, (str, int, float)):
+        # also YAML dates and timestamps: '2001-12-25' is not a size
         raise EinsumxError(f"{what} must be a number or an expression", node.origin)
     if isinstance(node.value, Text):
         return node.value

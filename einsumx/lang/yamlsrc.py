@@ -98,7 +98,7 @@ def load_yaml(text: str, name: str) -> tuple[Node, SourceFile]:
     try:
         return _convert(root, src, yaml.SafeLoader("")), src
     except RecursionError:
-        raise EinsumxError("YAML nested too deeply", Origin(name, 1, 1)) from None
+        raise EinsumxError("invalid YAML: nested too deeply", Origin(name, 1, 1)) from None
 
 
 def _convert(node: yaml.Node, src: SourceFile, loader: yaml.SafeLoader) -> Node:
