@@ -394,3 +394,46 @@ def test_band_points_equals_brute_force(x, y, lo, hi):
 def test_bound_points_equals_brute_force(x, lo, hi):
     expected = sum(1 for u in range(x) if (lo is None or u >= lo) and (hi is None or u <= hi))
     assert int(bound_points(x, lo, hi)) == expected
+
+
+FILTERED = """\
+params: {seq: 16, W: 3}
+ranks: {M: seq, P: seq}
+tensors: {A: [M, P]}
+where:
+  - m <= p
+  - p - W <= m
+einsums: |
+  Y[m,p] = A[m,p]
+  Z[m,p] = A[m,p] where m <= p, p < 10
+  X[p] = A[0,p] where p >= 2
+outputs: [Y, Z, X]
+"""
+
+
+def test_filters_on_one_pair_combine_and_one_index_bounds_cut_the_band():
+    an = einsumx.analyze(parse(FILTERED))
+    points = {r.einsum.label: r.points_value for r in an.einsums}
+    # Y: both workload filters, p - 3 <= m <= p: 1 + 2 + 3 + 4*13 = 58 of 256
+    assert points["Y"] == 58
+    # Z: the same band with p < 10: 1 + 2 + 3 + 4*7 = 34
+    assert points["Z"] == 34
+    # X has no m, so only its own bound applies: p in 2..15 is 14 points
+    assert points["X"] == 14
+
+
+def test_live_fiber_bytes_follow_density():
+    # A is read in both passes; a 16-bit fiber of 1024 elements at density 1/4 is 512 bytes
+    an = einsumx.analyze(parse("""\
+params: {n: 1024}
+ranks: {K: n}
+tensors:
+  A: {ranks: [K], density: 0.25}
+  B: [K]
+einsums: |
+  Y = A[k] * B[k]
+  Z[k] = Y * A[k]
+outputs: [Z]
+"""))
+    assert an.live_footprint_bytes["K"] == 1024 * 2 // 4 == 512
+    assert an.spill_traffic_bytes["K"] == 512  # one more read of A

@@ -45,8 +45,8 @@ def test_analyze_prints_the_table_and_the_pass_reasons(capsys):
     # the total MACs, 2*B*H*M*P*E, with thousands separators
     total = next(line for line in lines if line.split()[:1] == ["total"])
     assert total.split()[1] == "103,079,215,104"
-    assert "Compulsory traffic: 384 MiB (402,653,184 B): Q read 96 MiB, K read 96 MiB, V read 96 MiB, AV write 96 MiB" in lines
-    assert "  M: live footprint >= 2 KiB per fiber (2*M B), or 6 GiB extra traffic" in lines
+    assert "Compulsory traffic: 384 MiB (402,653,184 B): Q read 96.0 MiB, K read 96.0 MiB, V read 96.0 MiB, AV write 96.0 MiB" in lines
+    assert "  M: live footprint >= 2,048 B per fiber (2*M B), or 6.00 GiB extra traffic" in lines
 
 
 def test_analyze_json(capsys):

@@ -656,3 +656,49 @@ def test_sizes_that_are_not_positive_integers(size, message):
     err = parse_error(f"ranks: {{K: {size}}}\ntensors: {{A: [K]}}\neinsums: 'Y = A[k]'\n")
     assert err.message == message
     assert err.origin.line == 1
+
+
+@pytest.mark.parametrize("text, message, line, col", [
+    ('ranks: {K: {size: 4, stop: k >= 5}}\ntensors: {A: [K]}\neinsums: "Y = A[k]"\n',
+     "rank 'K' stops at 5 but has size 4", 1, 19),
+    ("ranks: {K: 4}\ntensors: {A: [K]}\neinsums:\n  - Y = max(k: A[k])\n",
+     "each entry of 'einsums' must be a string: YAML reads 'a: b' as a mapping, so quote entries that "
+     "contain ': ' (e.g. a reduction), or write them as a block ('einsums: |')", 4, 5),
+    ("ranks: {K: 4}\ntensors: {A: [K]}\neinsums: >\n  Y = A[k]\n  Z = A[k]\n",
+     "write 'einsums' as a literal block ('|'), which keeps one statement per line; '>' folds the lines into one",
+     3, 10),
+    ('ranks: {K: 4, P: 4}\ntensors: {A: [K], p: [K]}\neinsums: "Y = A[k]"\n',
+     "tensor 'p' has the name of the index of rank 'P'", 2, 19),
+    ('ranks: {K: 4}\ntensors: {A: [K]}\neinsums: "k = A[k]"\n',
+     "cannot write 'k': it is the index of rank 'K'", 3, 11),
+    ('ranks: {K: 4}\ntensors: {A: [K]}\neinsums: "Y[k,k] = A[k]"\n',
+     "index 'k' appears twice in the output", 3, 15),  # the second k
+    ('ranks: {M: 4, P: 4, Q: 4}\ntensors: {A: [M, P, Q]}\neinsums: "Y[m,p,q] = A[m,p,q] where m <= p, m <= q"\n',
+     "unsupported filter: index 'm' is compared with both 'p' and 'q'", 3, 45),  # the second comparison
+])
+def test_more_bad_workloads(text, message, line, col):
+    err = parse_error(text)
+    assert err.message == message
+    assert (err.origin.line, err.origin.col) == (line, col)
+
+
+def test_disjoint_filtered_writes_are_not_written_twice():
+    # H is written for p in 0..3 by one Einsum and for p in 4..15 by the other
+    cascade = parse("""\
+params: {seq: 16}
+ranks: {M: seq, P: seq}
+tensors: {A: [M, P]}
+einsums: |
+  H[m,p] = A[m,p] where p < 4
+  H[m,p] = A[m,p] + 1 where p >= 4
+""")
+    assert [e.label for e in cascade.einsums] == ["H (line 5)", "H (line 6)"]
+    overlapping = """\
+params: {seq: 16}
+ranks: {M: seq, P: seq}
+tensors: {A: [M, P]}
+einsums: |
+  H[m,p] = A[m,p] where p < 5
+  H[m,p] = A[m,p] + 1 where p >= 4
+"""
+    assert parse_error(overlapping).message.startswith("tensor 'H' is written twice")

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import sympy
 
 from ..ir.cascade import Cascade
-from .counts import extents, tensor_bytes
+from .counts import bytes_per_element, extents, tensor_bytes
 from .passes import PassInfo
 
 
@@ -69,7 +69,7 @@ def live_footprint(cascade: Cascade, info: PassInfo) -> Footprint:
         if not boundaries:
             continue
         fiber_elems = _fiber_elements(cascade, tensor, positions)
-        fiber_bytes = fiber_elems * sympy.Rational(tensor.bits, 8)
+        fiber_bytes = fiber_elems * bytes_per_element(tensor)
         whole = tensor_bytes(cascade, tensor)
         start_phase = min(t // 2 for t in produced) if writers else min(t // 2 for t in readers)
         later = len({t // 2 for t in readers if t // 2 > start_phase})

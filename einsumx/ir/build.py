@@ -77,7 +77,7 @@ class _Builder:
             size, size_text, stop = r.size, r.size_text, None
             if r.stop is not None:
                 stop = self._stop(name, r)
-                if size is None:
+                if size is None:  # the stopping bound gives the size (the check is then trivial)
                     size, size_text = stop, ast.unparse(stop)
             out[name] = Rank(name, size, size_text, r.origin, r.iterative, stop, tuple(str(p) for p in r.split), parents.get(name))
         # a split must not be circular
@@ -113,7 +113,10 @@ class _Builder:
             outer.append(str(r))
         self.outer = tuple(outer)
         out: dict[str, Tensor] = {}
+        index_names = {r.var: r.name for r in ranks.values()}
         for name, t in spec.tensors.items():
+            if name in index_names:
+                raise EinsumxError(f"tensor '{name}' has the name of the index of rank '{index_names[name]}'", t.origin)
             if name in spec.params or name in ranks:
                 raise EinsumxError(f"'{name}' is declared as a tensor and as a {'parameter' if name in spec.params else 'rank'}", t.origin)
             for r in t.ranks:
@@ -139,6 +142,11 @@ def build(spec: WorkloadSpec) -> Cascade:
     for i, s in enumerate(spec.statements):
         written.setdefault(s.stmt.lhs.tensor, []).append(i)
         name = s.stmt.lhs.tensor
+        if name in resolver.var_rank:
+            raise EinsumxError(
+                f"cannot write '{name}': it is the index of rank '{resolver.var_rank[name]}'",
+                s.text.origin.shifted(s.stmt.lhs.pos),
+            )
         if name in params or name in ranks:
             kind = "parameter" if name in params else "rank"
             raise EinsumxError(f"cannot write '{name}': it is a {kind}", s.text.origin.shifted(s.stmt.lhs.pos))
@@ -348,9 +356,11 @@ def _einsum(i, s, names: _Names, tensors, written, outer, spec, ranks, applied: 
     output = make_access(stmt.lhs, True)
     out_vars = tuple(ix.var for ix in output.indices if ix.kind in ("var", "step"))
     seen = set()
-    for ix in output.indices:
+    written_from = len(output.indices) - len(stmt.lhs.indices)  # after the outer indices
+    for k, ix in enumerate(output.indices):
         if ix.var in seen:
-            raise EinsumxError(f"index '{ix.var}' appears twice in the output", origin.shifted(stmt.lhs.pos))
+            node = stmt.lhs.indices[k - written_from]
+            raise EinsumxError(f"index '{ix.var}' appears twice in the output", origin.shifted(ast.start(node)))
         seen.add(ix.var)
 
     rhs, reduce_op, over = stmt.rhs, None, None
@@ -409,12 +419,12 @@ def _einsum(i, s, names: _Names, tensors, written, outer, spec, ranks, applied: 
         reduce_op = "sum"
     iter_vars = out_vars + reduce_vars
 
-    filters = _filters(stmt.where, s.text, names, iter_vars, ranks, explicit=True)
-    for k, f in enumerate(spec.filters):
-        bounds = _filters(f.compares, f.text, names, iter_vars, ranks, explicit=False)
-        if bounds:
+    items = [(c, s.text) for c in stmt.where]
+    for k, f in enumerate(spec.filters):  # workload-level filters apply where all their indices are
+        if all(_present(v, iter_vars, ranks) for c in f.compares for v in _filter_vars(c, names)):
             applied.add(k)
-        filters += bounds
+            items.extend((c, f.text) for c in f.compares)
+    filters = _filters(items, names, iter_vars, ranks)
     return Einsum(i + 1, stmt.lhs.tensor, output, tuple(inputs), rhs, reduce_op, iter_vars, out_vars,
                   reduce_vars, tuple(filters), str(s.text).split("#")[0].strip(), origin)
 
@@ -439,44 +449,29 @@ def _check_call(node: ast.Call, origin: Origin) -> None:
     raise EinsumxError(f"unknown operator '{node.func}' (known: {known})", origin.shifted(node.pos))
 
 
-def _filters(compares, text, names: _Names, iter_vars, ranks, explicit: bool) -> list[Bound]:
-    """Group comparisons into ``Bound``s over this Einsum's indices.
+def _filters(items, names: _Names, iter_vars, ranks) -> list[Bound]:
+    """Group an Einsum's filter comparisons into ``Bound``s.
 
-    A filter may name a split rank's own index (``m`` when the Einsum runs
-    over ``m1`` and ``m0``): it then means ``m1*M0 + m0``. Global filters
-    (``explicit=False``) apply only where all their indices exist.
+    ``items`` are ``(comparison, source text)`` pairs: the Einsum's own
+    ``where`` and the workload-level filters that apply to it. A filter may
+    name a split rank's own index (``m`` when the Einsum runs over ``m1`` and
+    ``m0``): it then means ``m1*M0 + m0``.
     """
-    origin = text.origin
-    leaves_of = {}
-    for r in ranks.values():
-        stack, leaves = [r.name], []
-        while stack:
-            cur = stack.pop(0)
-            if ranks[cur].parts:
-                stack[:0] = list(ranks[cur].parts)
-            else:
-                leaves.append(ranks[cur].var)
-        leaves_of[r.var] = leaves
-
-    def present(v: str) -> bool:
-        return v in iter_vars or (len(leaves_of[v]) > 1 and all(l in iter_vars for l in leaves_of[v]))
-
-    groups: dict[tuple[str, ...], list] = {}
-    for c in compares:
+    entries: dict[tuple[str, ...], list] = {}
+    for c, text in items:
+        origin = text.origin
+        words = f"{ast.unparse(c.left)} {c.op} {ast.unparse(c.right)}"
+        where = origin.shifted(ast.start(c.left))
         left = to_sympy(c.left, names.index_resolver(origin), origin, allow="+-*")
         right = to_sympy(c.right, names.index_resolver(origin), origin, allow="+-*")
         expr = sympy.expand(left - right)
-        words = f"{ast.unparse(c.left)} {c.op} {ast.unparse(c.right)}"
-        where = origin.shifted(ast.start(c.left))
         if expr.has(sympy.oo, -sympy.oo, sympy.zoo, sympy.nan):
             raise EinsumxError(f"filter '{words}' has an infinite bound (leave the side open instead)", where)
-        vars_ = sorted((s.name for s in expr.free_symbols if s.name in names.var_rank), key=lambda v: str(text).find(v))
+        vars_ = sorted(s.name for s in expr.free_symbols if s.name in names.var_rank)
         if not vars_:
             raise EinsumxError(f"filter '{words}' has no index", where)
-        missing = [v for v in vars_ if not present(v)]
+        missing = [v for v in vars_ if not _present(v, iter_vars, ranks)]
         if missing:
-            if not explicit:
-                continue
             raise EinsumxError(f"filter uses '{missing[0]}', which is not an index of this Einsum", where)
         coeffs = [sympy.diff(expr, var_symbol(v)) for v in vars_]
         if len(vars_) > 2 or not all(k in (1, -1) for k in coeffs) or (len(vars_) == 2 and coeffs[0] == coeffs[1]):
@@ -486,33 +481,64 @@ def _filters(compares, text, names: _Names, iter_vars, ranks, explicit: bool) ->
                 where,
             )
         const = expr - sum(k * var_symbol(v) for k, v in zip(coeffs, vars_))
-        u = vars_[0]
         sign = coeffs[0]
-        # expr = sign*(u - v) + const  (or sign*u + const), compared with 0
-        ops = {"<=": [("le", 0)], "<": [("le", -1)], ">=": [("ge", 0)], ">": [("ge", 1)], "==": [("le", 0), ("ge", 0)]}[c.op]
-        for kind, shift in ops:
-            # sign*D + const (kind) shift  ->  D (kind') bound
-            bound = (shift - const) / sign
-            lo_hi = ("hi" if kind == "le" else "lo") if sign == 1 else ("lo" if kind == "le" else "hi")
-            key = tuple(vars_)
-            groups.setdefault(key, []).append((lo_hi, sympy.simplify(bound), words))
-    used: dict[str, tuple] = {}
-    out = []
-    for key, items in groups.items():
+        # expr = sign * D + const, D = u (one index) or u - v (two), compared with 0
+        for kind, shift in {"<=": [("le", 0)], "<": [("le", -1)], ">=": [("ge", 0)], ">": [("ge", 1)],
+                            "==": [("le", 0), ("ge", 0)]}[c.op]:
+            side = ("hi" if kind == "le" else "lo") if sign == 1 else ("lo" if kind == "le" else "hi")
+            entries.setdefault(tuple(vars_), []).append((side, sympy.simplify((shift - const) / sign), words, where))
+
+    pairs = [key for key in entries if len(key) == 2]
+    partner: dict[str, tuple[str, str]] = {}
+    for key in pairs:
         for v in key:
-            if v in used and used[v] != key:
+            if v in partner and partner[v] != key:
+                other = [x for x in partner[v] if x != v][0]
+                new = [x for x in key if x != v][0]
                 raise EinsumxError(
-                    f"unsupported filter: index '{v}' is constrained together with two different indices",
-                    origin,
+                    f"unsupported filter: index '{v}' is compared with both '{other}' and '{new}'",
+                    entries[key][0][3],
                 )
-            used[v] = key
-        los = [b for k, b, _ in items if k == "lo"]
-        his = [b for k, b, _ in items if k == "hi"]
-        lo = sympy.Max(*los) if los else None
-        hi = sympy.Min(*his) if his else None
-        words = ", ".join(dict.fromkeys(t for _, _, t in items))
-        out.append(Bound(key[0], key[1] if len(key) > 1 else None, lo, hi, words))
+            partner[v] = key
+
+    def side(items_, which):
+        values = [b for k, b, _, _ in items_ if k == which]
+        if not values:
+            return None
+        return (sympy.Max if which == "lo" else sympy.Min)(*values) if len(values) > 1 else values[0]
+
+    out = []
+    for key in pairs:
+        u, v = key
+        own_u, own_v = entries.get((u,), []), entries.get((v,), [])
+        words = ", ".join(dict.fromkeys(w for _, _, w, _ in entries[key] + own_u + own_v))
+        out.append(Bound(u, v, side(entries[key], "lo"), side(entries[key], "hi"),
+                         side(own_u, "lo"), side(own_u, "hi"), side(own_v, "lo"), side(own_v, "hi"), words))
+    for key, items_ in entries.items():
+        if len(key) == 1 and key[0] not in partner:
+            words = ", ".join(dict.fromkeys(w for _, _, w, _ in items_))
+            out.append(Bound(key[0], None, None, None, side(items_, "lo"), side(items_, "hi"), None, None, words))
     return out
+
+
+def _present(v: str, iter_vars, ranks) -> bool:
+    """Whether index ``v`` is an index of the Einsum, or the index of a
+    split rank all of whose finest parts are."""
+    if v in iter_vars:
+        return True
+    rank = next(r for r in ranks.values() if r.var == v)
+    stack, leaves = [rank.name], []
+    while stack:
+        cur = stack.pop(0)
+        if ranks[cur].parts:
+            stack[:0] = list(ranks[cur].parts)
+        else:
+            leaves.append(ranks[cur].var)
+    return len(leaves) > 1 and all(leaf in iter_vars for leaf in leaves)
+
+
+def _filter_vars(c, names: _Names) -> set[str]:
+    return {n.id for side in (c.left, c.right) for n in ast.walk(side) if isinstance(n, ast.Name) and n.id in names.var_rank}
 
 
 def _outputs(spec: WorkloadSpec, einsums: list[Einsum], b: _Builder) -> tuple[str, ...]:
@@ -588,8 +614,8 @@ def _recurrence(cascade: Cascade, writers: list[int]):
 
 
 def _write_range(cascade: Cascade, w: int, k: int, point) -> tuple[int, int]:
-    ix = cascade.einsums[w].output.indices[k]
-    return index_range(cascade, ix, point)
+    e = cascade.einsums[w]
+    return index_range(cascade, e.output.indices[k], point, var_bounds(cascade, e, point))
 
 
 def _writes(cascade: Cascade, w: int, k: int, value: int, point) -> bool:
@@ -597,17 +623,32 @@ def _writes(cascade: Cascade, w: int, k: int, value: int, point) -> bool:
     return lo <= value <= hi
 
 
-def index_range(cascade: Cascade, ix: Index, point) -> tuple[int, int]:
+def index_range(cascade: Cascade, ix: Index, point, bounds: dict[str, tuple[int, int]] | None = None) -> tuple[int, int]:
     """Smallest and largest value of an index expression over its Einsum's
-    iteration space, at ``point``."""
+    iteration space at ``point`` (``bounds``: index ranges narrowed by the
+    Einsum's filters, see ``var_bounds``)."""
     lo = hi = int(ix.const.xreplace(point.subs))
     for v, coeff in ix.terms:
-        span = int(coeff.xreplace(point.subs)) * (point.ranks[cascade.var_ranks[v]] - 1)
-        if span >= 0:
-            hi += span
-        else:
-            lo += span
+        first, last = (bounds or {}).get(v, (0, point.ranks[cascade.var_ranks[v]] - 1))
+        k = int(coeff.xreplace(point.subs))
+        lo += min(k * first, k * last)
+        hi += max(k * first, k * last)
     return lo, hi
+
+
+def var_bounds(cascade: Cascade, einsum: Einsum, point) -> dict[str, tuple[int, int]]:
+    """Ranges of an Einsum's indices cut by its one-index filter bounds
+    (``where p < 4`` runs p over 0..3)."""
+    out = {}
+    for f in einsum.filters:
+        for v, lo, hi in ((f.u, f.u_lo, f.u_hi), (f.v, f.v_lo, f.v_hi)):
+            if v is None or v not in einsum.iter_vars or (lo is None and hi is None):
+                continue
+            last = point.ranks[cascade.var_ranks[v]] - 1
+            first = 0 if lo is None else max(0, int(sympy.ceiling(lo.xreplace(point.subs))))
+            last = last if hi is None else min(last, int(sympy.floor(hi.xreplace(point.subs))))
+            out[v] = (first, last)
+    return out
 
 
 def _topological(cascade: Cascade, edges: list[Edge]) -> list[int]:
@@ -658,7 +699,7 @@ def check_ranges(cascade: Cascade, point) -> None:
     point)."""
     write_ranges: dict[str, list] = {}
     for wi, e in enumerate(cascade.einsums):
-        rng = [index_range(cascade, ix, point) for ix in e.output.indices]
+        rng = [index_range(cascade, ix, point, var_bounds(cascade, e, point)) for ix in e.output.indices]
         for other_i, other in write_ranges.get(e.output.tensor, []):
             if all(a[0] <= b[1] and b[0] <= a[1] for a, b in zip(rng, other)):
                 first = cascade.einsums[other_i]
@@ -668,10 +709,11 @@ def check_ranges(cascade: Cascade, point) -> None:
                 )
         write_ranges.setdefault(e.output.tensor, []).append((wi, rng))
     for e in cascade.einsums:
+        narrowed = var_bounds(cascade, e, point)
         for a in e.inputs:
             t = cascade.tensors[a.tensor]
             for k, ix in enumerate(a.indices):
-                lo, hi = index_range(cascade, ix, point)
+                lo, hi = index_range(cascade, ix, point, narrowed)
                 if a.tensor in write_ranges:
                     bounds = (min(r[k][0] for _, r in write_ranges[a.tensor]), max(r[k][1] for _, r in write_ranges[a.tensor]))
                 else:

@@ -106,14 +106,18 @@ class Access:
 
 @dataclass(frozen=True)
 class Bound:
-    """One filter group: ``lo <= u - v <= hi`` (a band between two index
-    positions) or ``lo <= u <= hi`` (``v`` is None). ``lo``/``hi`` are None
-    when open."""
+    """The filter on one index (``v`` is None: ``u_lo <= u <= u_hi``) or on
+    a pair: ``lo <= u - v <= hi`` with each index also boxed by its own
+    bounds. Any bound may be None (open)."""
 
     u: str
     v: str | None
     lo: sympy.Expr | None
     hi: sympy.Expr | None
+    u_lo: sympy.Expr | None
+    u_hi: sympy.Expr | None
+    v_lo: sympy.Expr | None
+    v_hi: sympy.Expr | None
     text: str
 
 

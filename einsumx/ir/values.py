@@ -125,6 +125,12 @@ def evaluate_point(cascade: Cascade, overrides: Mapping[str, tuple[ast.Expr, str
             raise EinsumxError(f"rank '{name}' has non-positive size {size}{where}", origin)
         ranks[name] = int(v)
     for name, rank in cascade.ranks.items():
+        if rank.stop is not None and rank.stop is not rank.size:
+            bound = evaluate(rank.stop, lookup_from(rank.origin), rank.origin)
+            if bound != ranks[name]:
+                text = ast.unparse(rank.stop)
+                shown = text if text == str(bound) else f"{text} = {bound}"
+                raise EinsumxError(f"rank '{name}' stops at {shown} but has size {ranks[name]}", rank.origin)
         if rank.parts:
             product = 1
             for part in rank.parts:

@@ -247,10 +247,19 @@ def _lines(node: Node, src: SourceFile, what: str) -> list[Text]:
     if isinstance(node.value, list):
         out = []
         for item in node.value:
+            if isinstance(item.value, dict):
+                raise EinsumxError(
+                    f"each entry of '{what}' must be a string: YAML reads 'a: b' as a mapping, so quote "
+                    f"entries that contain ': ' (e.g. a reduction), or write them as a block ('{what}: |')",
+                    item.origin,
+                )
             if not isinstance(item.value, str):
                 raise EinsumxError(f"each entry of '{what}' must be a string", item.origin)
             out.extend(src.scalar_lines(item))
     elif isinstance(node.value, str):
+        if node.style == ">":
+            raise EinsumxError(f"write '{what}' as a literal block ('|'), which keeps one statement per line; "
+                               "'>' folds the lines into one", node.origin)
         out = src.scalar_lines(node)
     else:
         raise EinsumxError(f"'{what}' must be a list of strings or a block of lines", node.origin)

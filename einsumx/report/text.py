@@ -13,12 +13,20 @@ def fmt(n: int) -> str:
 
 
 def human_bytes(n: int) -> str:
-    """1536 -> '1.5 KiB'."""
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"):
-        if abs(n) < 1024 or unit == "EiB":
-            return f"{n:,} B" if unit == "B" else f"{n:.1f} {unit}".replace(".0 ", " ")
-        n /= 1024
-    return str(n)  # pragma: no cover
+    """Bytes for people: exact below 10 KiB, else three significant digits.
+
+    >>> human_bytes(2064), human_bytes(1536 * 1024), human_bytes(3 * 2**40)
+    ('2,064 B', '1.50 MiB', '3.00 TiB')
+    """
+    if abs(n) < 10 * 1024:
+        return f"{n:,} B"
+    value = float(n)
+    for unit in ("KiB", "MiB", "GiB", "TiB", "PiB", "EiB"):
+        value /= 1024
+        if abs(value) < 1024 or unit == "EiB":
+            digits = 2 if abs(value) < 10 else 1 if abs(value) < 100 else 0
+            return f"{value:.{digits}f} {unit}"
+    return f"{n:,} B"  # pragma: no cover
 
 
 def formula(expr: sympy.Expr) -> str:
