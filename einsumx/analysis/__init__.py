@@ -14,7 +14,7 @@ from typing import Any
 import sympy
 
 from ..ir import operators
-from ..ir.build import check_ranges
+from ..ir.graph import check_ranges
 from ..ir.cascade import Cascade, Einsum
 from ..ir.values import Point, evaluate_point
 from .counts import density_factor, iteration_points, op_counts

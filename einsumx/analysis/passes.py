@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..ir.cascade import Cascade, Edge, Einsum
+from ..ir.cascade import Cascade, Edge
 from ..lang import ast
 
 
