@@ -437,3 +437,27 @@ outputs: [Z]
 """))
     assert an.live_footprint_bytes["K"] == 1024 * 2 // 4 == 512
     assert an.spill_traffic_bytes["K"] == 512  # one more read of A
+
+
+def test_reading_a_final_running_value_inside_the_loop_is_a_second_pass():
+    # RS runs over k; N divides every A[k] by the final RS[K] while still
+    # iterating k, so it must wait for the whole first traversal.
+    text = """\
+params: {n: 8}
+ranks:
+  K: {size: n, iterative: true}
+tensors: {A: [K]}
+einsums: |
+  RS[0]   = 0
+  RS[k+1] = RS[k] + A[k]
+  N[k]    = A[k] / RS[K]
+"""
+    an = einsumx.analyze(parse(text))
+    assert an.passes == {"K": 2}
+    assert an.pass_info["K"].reasons == [
+        "pass 2: N (line 8) reads RS[K], the last value of what RS (line 7) streams in pass 1, "
+        "so it is available only after pass 1"
+    ]
+    # Reading the running value of the same step instead keeps one pass
+    one_pass = einsumx.analyze(parse(text.replace("RS[K]", "RS[k+1]")))
+    assert one_pass.passes == {"K": 1}

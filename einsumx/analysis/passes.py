@@ -71,22 +71,23 @@ def _one_rank(cascade: Cascade, rank: str, incoming: dict[int, list[Edge]]) -> P
     info = PassInfo(rank, 0)
     crit: dict[int, Edge | None] = {}
     closes: dict[int, bool] = {}
+    whole: dict[int, bool] = {}  # the critical input is a streamed value consumed whole
 
     for i in cascade.order:
         e = cascade.einsums[i]
         vars_ = set(e.iter_vars)
         touches = any(v in vars_ for v in family_vars)
         full = _covers(cascade, rank, vars_)
-        latest, critical = 0, None
+        latest, critical, rounded = 0, None, False
         for edge in incoming[i]:
             if edge.carried:
                 continue
             t = info.output_time[edge.producer]
-            if t % 2 == 1 and _consumes_whole(cascade, edge, family, touches):
-                t += 1
-            if t > latest:
-                latest, critical = t, edge
+            up = t % 2 == 1 and _consumes_whole(cascade, edge, family, touches)
+            if t + up > latest:
+                latest, critical, rounded = t + up, edge, up
         crit[i] = critical
+        whole[i] = rounded
         kept = [v for v in e.out_vars if v in family_vars]
         reduced = [v for v in e.reduce_vars if v in family_vars]
         streams = bool(kept) and all(order_of[k] < order_of[d] for k in kept for d in reduced)
@@ -102,7 +103,7 @@ def _one_rank(cascade: Cascade, rank: str, incoming: dict[int, list[Edge]]) -> P
             info.output_time[i] = out
             closes[i] = out > latest
     info.passes = max(info.einsum_pass.values(), default=0)
-    info.reasons = _reasons(cascade, info, crit, closes, family_vars)
+    info.reasons = _reasons(cascade, info, crit, closes, whole, family_vars)
     return info
 
 
@@ -116,28 +117,32 @@ def _consumes_whole(cascade: Cascade, edge: Edge, family: tuple[str, ...], touch
     return any(ix.kind == "const" and ranks[k] in family for k, ix in enumerate(edge.access.indices))
 
 
-def _reasons(cascade: Cascade, info: PassInfo, crit, closes, family_vars) -> list[str]:
+def _reasons(cascade: Cascade, info: PassInfo, crit, closes, whole, family_vars) -> list[str]:
     reasons = []
     for j in range(2, info.passes + 1):
         first = min((i for i, p in info.einsum_pass.items() if p == j), key=cascade.order.index)
-        reasons.append(f"pass {j}: " + _explain(cascade, info, first, crit, closes, family_vars))
+        reasons.append(f"pass {j}: " + _explain(cascade, info, first, crit, closes, whole, family_vars))
     return reasons
 
 
-def _explain(cascade: Cascade, info: PassInfo, i: int, crit, closes, family_vars) -> str:
+def _explain(cascade: Cascade, info: PassInfo, i: int, crit, closes, whole, family_vars) -> str:
     e = cascade.einsums[i]
     edge = crit[i]
     text = f"{e.label} (line {e.origin.line}) reads {edge.access.text}"
+    if whole[i]:
+        return text + _whole_clause(cascade, info, edge)
     chain = []
     p = edge.producer
-    while not closes.get(p) and crit.get(p) is not None:
+    while not closes.get(p) and not whole.get(p) and crit.get(p) is not None:
         p = crit[p].producer
         chain.append(cascade.einsums[p].label)
     if chain:
         text += ", which depends on " + " <- ".join(chain)
     closer = cascade.einsums[p]
-    k = info.output_time[p] // 2
     src = crit[p]
+    if whole.get(p):
+        return text + f"; {closer.label} (line {closer.origin.line}) reads {src.access.text}" + _whole_clause(cascade, info, src)
+    k = info.output_time[p] // 2
     reduced = [v for v in closer.reduce_vars if v in family_vars]
     if reduced:
         what = src.access.tensor if src is not None else ast.unparse(closer.body)
@@ -146,9 +151,15 @@ def _explain(cascade: Cascade, info: PassInfo, i: int, crit, closes, family_vars
             f"{','.join(reduced)} of {what}, which streams in pass {k}, "
             f"so it is complete only after pass {k}"
         )
-    elif src is not None:
-        text += (
-            f"; {closer.label} (line {closer.origin.line}) needs all of {src.access.text}, "
-            f"which streams in pass {k}, so it is complete only after pass {k}"
-        )
     return text
+
+
+def _whole_clause(cascade: Cascade, info: PassInfo, edge: Edge) -> str:
+    """Why reading a streamed value whole waits for the end of its pass."""
+    producer = cascade.einsums[edge.producer]
+    k = (info.output_time[edge.producer] + 1) // 2
+    what = "the last value" if edge.final else "all"
+    return (
+        f", {what} of what {producer.label} (line {producer.origin.line}) streams in pass {k}, "
+        f"so it is available only after pass {k}"
+    )
