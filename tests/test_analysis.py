@@ -461,3 +461,42 @@ einsums: |
     # Reading the running value of the same step instead keeps one pass
     one_pass = einsumx.analyze(parse(text.replace("RS[K]", "RS[k+1]")))
     assert one_pass.passes == {"K": 1}
+
+
+def test_density_chain_passes_unary_minus_and_counts_a_repeated_access_once():
+    text = """\
+params: {n: 1000}
+ranks: {K: n, J: n}
+tensors:
+  S: {ranks: [K], density: 0.1}
+  W: [K, J]
+einsums: |
+  Y[j] = %s
+"""
+    # K*J = 10^6 MACs at density 0.1 -> 100,000 effective
+    assert einsumx.analyze(parse(text % "-S[k] * W[k,j]")).ops_effective["mac"] == 100_000
+    # S[k]*S[k] is nonzero where S[k] is: still 0.1, not 0.01 (2 products per point: mul + mac)
+    an = einsumx.analyze(parse(text % "S[k] * S[k] * W[k,j]"))
+    assert an.ops == {"mac": 1_000_000, "mul": 1_000_000}
+    assert an.ops_effective == {"mac": 100_000, "mul": 100_000}
+
+
+def test_one_index_bound_narrows_the_live_fiber():
+    # QK is written only for m < 100, so one live M fiber is 100 x 2 bytes
+    an = einsumx.analyze(parse("""\
+params: {seq: 1024}
+ranks: {M: seq, P: seq, E: 64}
+tensors: {Q: [E, P], K: [E, M]}
+where: m < 100
+einsums: |
+  QK[m,p] = Q[e,p] * K[e,m]
+  GM[p] = max(m: QK[m,p])
+  SN[m,p] = exp(QK[m,p] - GM[p])
+"""))
+    assert an.passes["M"] == 2
+    assert an.live_footprint_bytes["M"] == 200
+    assert an.spill_traffic_bytes["M"] == 2 * 100 * 1024 * 2  # write + read of 100 x 1024 elements
+
+
+def test_model_is_reported_by_its_preset_key():
+    assert analyze("attention-3pass", model="BERT-Base").model == "bert"

@@ -92,3 +92,17 @@ def test_no_valid_seq_no_plot(tmp_path):
     md = (tmp_path / "report.md").read_text()
     assert "No plot: no swept `seq` value is valid" in md
     assert "`seq=1024` skipped: rank 'M1' has non-integer size M / M0 = 128/125" in md
+
+
+@pytest.mark.parametrize("n, text", [
+    (10_239, "10,239 B"),           # exact below 10 KiB
+    (10_240, "10.0 KiB"),
+    (102_389, "100 KiB"),           # 99.99 KiB rounds to three digits
+    (1_048_575, "1.00 MiB"),        # not "1024 KiB"
+    (10_484_711, "10.0 MiB"),       # not "10.00 MiB"
+    (3 * 2**40, "3.00 TiB"),
+])
+def test_human_bytes_at_unit_edges(n, text):
+    from einsumx.report.text import human_bytes
+
+    assert human_bytes(n) == text

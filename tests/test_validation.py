@@ -660,7 +660,7 @@ def test_sizes_that_are_not_positive_integers(size, message):
 
 @pytest.mark.parametrize("text, message, line, col", [
     ('ranks: {K: {size: 4, stop: k >= 5}}\ntensors: {A: [K]}\neinsums: "Y = A[k]"\n',
-     "rank 'K' stops at 5 but has size 4", 1, 19),
+     "rank 'K' stops at 5 but has size 4", 1, 28),  # at the stopping bound
     ("ranks: {K: 4}\ntensors: {A: [K]}\neinsums:\n  - Y = max(k: A[k])\n",
      "each entry of 'einsums' must be a string: YAML reads 'a: b' as a mapping, so quote entries that "
      "contain ': ' (e.g. a reduction), or write them as a block ('einsums: |')", 4, 5),
@@ -702,3 +702,26 @@ einsums: |
   H[m,p] = A[m,p] + 1 where p >= 4
 """
     assert parse_error(overlapping).message.startswith("tensor 'H' is written twice")
+
+
+def test_filters_on_a_split_index_and_its_part_are_rejected_not_dropped():
+    err = parse_error("""\
+params: {seq: 16}
+ranks:
+  M: {size: seq, split: [M1, M0]}
+  M1: M / M0
+  M0: 4
+tensors: {A: [M]}
+einsums: |
+  Y[m1,m0] = A[m1*M0+m0] where m < 8, m1 < 1
+""")
+    assert err.message == "unsupported filter: 'm1' and 'm' both constrain rank M; filter on one of them"
+    assert (err.origin.line, err.origin.col) == (8, 39)  # the second comparison, m1 < 1
+
+
+def test_set_value_errors_point_into_the_value():
+    cascade = parse("params: {seq: 8}\nranks: {K: seq}\ntensors: {A: [K]}\neinsums: 'Y = A[k]'\n")
+    with pytest.raises(EinsumxError) as info:
+        einsumx.analyze(cascade, overrides=parse_overrides(["seq=4*foo"]))
+    assert info.value.message == "unknown name 'foo' in a size expression"
+    assert info.value.origin.col == 7  # s=1 e=2 q=3 '='=4 '4'=5 '*'=6 'f'=7

@@ -147,10 +147,11 @@ def analyze(cascade: Cascade, overrides=None, model: str | None = None) -> Analy
     >>> a.passes["M"], a.ops["exp"]                                     # doctest: +SKIP
     (3, 805306368)
     """
-    from ..presets import model_overrides
+    from ..presets import find_model, model_overrides
 
     values = {}
     if model:
+        model = find_model(model)[0]
         values.update(model_overrides(model, cascade.params))
     values.update(overrides or {})
     point = evaluate_point(cascade, values)

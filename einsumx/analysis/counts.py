@@ -44,7 +44,7 @@ def band_points(x: sympy.Expr, y: sympy.Expr, lo: sympy.Expr | None, hi: sympy.E
     return sympy.Max(at_most(hi) - at_most(lo - 1), 0)
 
 
-def _box(size: sympy.Expr, lo: sympy.Expr | None, hi: sympy.Expr | None) -> tuple[sympy.Expr, sympy.Expr]:
+def box(size: sympy.Expr, lo: sympy.Expr | None, hi: sympy.Expr | None) -> tuple[sympy.Expr, sympy.Expr]:
     """First value and length of ``[0, size)`` cut to ``[lo, hi]``."""
     first = sympy.Integer(0) if lo is None else sympy.Max(lo, 0)
     last = size - 1 if hi is None else sympy.Min(hi, size - 1)
@@ -58,7 +58,7 @@ def bound_points(x: sympy.Expr, lo: sympy.Expr | None, hi: sympy.Expr | None) ->
     >>> bound_points(10, 2, 5)
     4
     """
-    return _box(sympy.sympify(x), lo, hi)[1]
+    return box(sympy.sympify(x), lo, hi)[1]
 
 
 def _domain(cascade: Cascade, vars_: tuple[str, ...], filters: tuple[Bound, ...]) -> sympy.Expr:
@@ -84,11 +84,11 @@ def _domain(cascade: Cascade, vars_: tuple[str, ...], filters: tuple[Bound, ...]
         for vs in covered:
             for v in vs:
                 free.remove(v)
-        u_first, u_len = _box(cascade.rank_of_var(f.u).symbol, f.u_lo, f.u_hi)
+        u_first, u_len = box(cascade.rank_of_var(f.u).symbol, f.u_lo, f.u_hi)
         if f.v is None:
             count *= u_len
             continue
-        v_first, v_len = _box(cascade.rank_of_var(f.v).symbol, f.v_lo, f.v_hi)
+        v_first, v_len = box(cascade.rank_of_var(f.v).symbol, f.v_lo, f.v_hi)
         shift = v_first - u_first  # u - v = u' - v' + (u_first - v_first)
         lo = None if f.lo is None else f.lo + shift
         hi = None if f.hi is None else f.hi + shift
@@ -157,12 +157,16 @@ def density_factor(cascade: Cascade, einsum: Einsum) -> sympy.Expr:
     sparse intersection.
     """
     factor = sympy.Integer(1)
+    seen = set()  # S[i] * S[i] is zero where S[i] is: count it once
     stack = [einsum.body]
     while stack:
         node = stack.pop()
         if isinstance(node, ast.Binary) and node.op == "*":
             stack.extend((node.left, node.right))
-        elif isinstance(node, ast.Access):
+        elif isinstance(node, ast.Unary):
+            stack.append(node.operand)
+        elif isinstance(node, ast.Access) and ast.unparse(node) not in seen:
+            seen.add(ast.unparse(node))
             d = Fraction(cascade.tensors[node.tensor].density).limit_denominator(10**6)
             factor *= sympy.Rational(d.numerator, d.denominator)
     return factor

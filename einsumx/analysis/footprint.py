@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import sympy
 
 from ..ir.cascade import Cascade
-from .counts import bytes_per_element, extents, tensor_bytes
+from .counts import box, bytes_per_element, extents, tensor_bytes
 from .passes import PassInfo
 
 
@@ -90,14 +90,19 @@ def live_footprint(cascade: Cascade, info: PassInfo) -> Footprint:
 
 def _fiber_elements(cascade: Cascade, tensor, positions: list[int]) -> sympy.Expr:
     """Elements of the longest fiber of ``tensor`` over ``positions``: the
-    extents, narrowed to the band width where its writer keeps a band
-    between an index of the fiber and one outside it (a sliding window)."""
+    extents, cut by its writer's one-index bounds (``where m < 100``) and
+    narrowed to the band width where the writer keeps a band between an
+    index of the fiber and one outside it (a sliding window)."""
     ext = list(extents(cascade, tensor))
     writers = cascade.writers(tensor.name)
     if len(writers) == 1:
         e = cascade.einsums[writers[0]]
         index_pos = {ix.var: k for k, ix in enumerate(e.output.indices) if ix.kind == "var"}
         for f in e.filters:
+            for v, lo, hi in ((f.u, f.u_lo, f.u_hi), (f.v, f.v_lo, f.v_hi)):
+                k = index_pos.get(v)
+                if k in positions and (lo is not None or hi is not None):
+                    ext[k] = sympy.Min(ext[k], box(cascade.rank_of_var(v).symbol, lo, hi)[1])
             if f.v is None or f.lo is None or f.hi is None:
                 continue
             for inside, outside in ((f.u, f.v), (f.v, f.u)):

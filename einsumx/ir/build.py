@@ -75,7 +75,8 @@ class _Builder:
                 stop = self._stop(name, r)
                 if size is None:  # the stopping bound gives the size (the check is then trivial)
                     size, size_text = stop, ast.unparse(stop)
-            out[name] = Rank(name, size, size_text, r.origin, r.iterative, stop, tuple(str(p) for p in r.split), parents.get(name))
+            out[name] = Rank(name, size, size_text, r.origin, r.iterative, stop, tuple(str(p) for p in r.split),
+                             parents.get(name), r.stop_origin)
         # a split must not be circular
         for name in out:
             seen, cur = [name], parents.get(name)

@@ -46,6 +46,7 @@ class Rank:
     stop: ast.Expr | None = None
     parts: tuple[str, ...] = ()
     parent: str | None = None
+    stop_origin: Origin | None = None
 
     @property
     def var(self) -> str:

@@ -64,6 +64,20 @@ def group_filters(items, names: Names, iter_vars, ranks) -> list[Bound]:
                 )
             partner[v] = key
 
+    # Groups must constrain disjoint indices: a filter on a split rank's own
+    # index (m) and one on its part (m1) cannot be counted apart.
+    covers: dict[str, str] = {}
+    for key, items_ in entries.items():
+        for v in key:
+            for leaf in _leaves(v, ranks):
+                if leaf in covers and covers[leaf] != v:
+                    raise EinsumxError(
+                        f"unsupported filter: '{v}' and '{covers[leaf]}' both constrain rank "
+                        f"{_root(v, ranks)}; filter on one of them",
+                        items_[0][3],
+                    )
+                covers[leaf] = v
+
     def side(items_, which):
         values = [b for k, b, _, _ in items_ if k == which]
         if not values:
@@ -89,6 +103,12 @@ def is_present(v: str, iter_vars, ranks) -> bool:
     split rank all of whose finest parts are."""
     if v in iter_vars:
         return True
+    leaves = _leaves(v, ranks)
+    return len(leaves) > 1 and all(leaf in iter_vars for leaf in leaves)
+
+
+def _leaves(v: str, ranks) -> list[str]:
+    """The indices of the finest parts of the rank of index ``v``."""
     rank = next(r for r in ranks.values() if r.var == v)
     stack, leaves = [rank.name], []
     while stack:
@@ -97,7 +117,14 @@ def is_present(v: str, iter_vars, ranks) -> bool:
             stack[:0] = list(ranks[cur].parts)
         else:
             leaves.append(ranks[cur].var)
-    return len(leaves) > 1 and all(leaf in iter_vars for leaf in leaves)
+    return leaves
+
+
+def _root(v: str, ranks) -> str:
+    rank = next(r for r in ranks.values() if r.var == v)
+    while rank.parent is not None:
+        rank = ranks[rank.parent]
+    return rank.name
 
 
 def filter_vars(c, names: Names) -> set[str]:

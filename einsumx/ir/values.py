@@ -62,8 +62,7 @@ def parse_overrides(items: list[str] | None) -> dict[str, tuple[ast.Expr, str, O
         if not sep or not name or not value.strip():
             raise EinsumxError(f"--set expects NAME=VALUE, got '{item}'", origin)
         text_origin = Origin("--set", 1, len(name) + 2, item)
-        # a name that does not exist is reported at the name, a bad value at the value
-        out[name] = (parse_expression(value, text_origin), value.strip(), Origin("--set", 1, 1, item))
+        out[name] = (parse_expression(value, text_origin), value.strip(), text_origin)
     return out
 
 
@@ -78,7 +77,8 @@ def evaluate_point(cascade: Cascade, overrides: Mapping[str, tuple[ast.Expr, str
     for name, (_, text, origin) in overrides.items():
         if name not in cascade.params and name not in cascade.ranks:
             known = ", ".join(list(cascade.params) + list(cascade.ranks))
-            raise EinsumxError(f"--set {name}={text}: no parameter or rank named '{name}' (known: {known})", origin)
+            at_name = Origin(origin.file, origin.line, 1, origin.source_line)
+            raise EinsumxError(f"--set {name}={text}: no parameter or rank named '{name}' (known: {known})", at_name)
 
     values: dict[str, Fraction] = {}
     active: list[str] = []
@@ -117,7 +117,8 @@ def evaluate_point(cascade: Cascade, overrides: Mapping[str, tuple[ast.Expr, str
     for name, rank in cascade.ranks.items():
         v = value_of(name)
         _, origin, text = definition(name)
-        where = f" (with {_point_text(cascade, values)})" if _point_text(cascade, values) else ""
+        point_text = _point_text(cascade, values, overrides)
+        where = f" (with {point_text})" if point_text else ""
         size = text if text.replace(" ", "") == str(v) else f"{text} = {v}"
         if v.denominator != 1:
             raise EinsumxError(f"rank '{name}' has non-integer size {size}{where}", origin)
@@ -130,7 +131,7 @@ def evaluate_point(cascade: Cascade, overrides: Mapping[str, tuple[ast.Expr, str
             if bound != ranks[name]:
                 text = ast.unparse(rank.stop)
                 shown = text if text == str(bound) else f"{text} = {bound}"
-                raise EinsumxError(f"rank '{name}' stops at {shown} but has size {ranks[name]}", rank.origin)
+                raise EinsumxError(f"rank '{name}' stops at {shown} but has size {ranks[name]}", rank.stop_origin or rank.origin)
         if rank.parts:
             product = 1
             for part in rank.parts:
@@ -149,6 +150,8 @@ def evaluate_point(cascade: Cascade, overrides: Mapping[str, tuple[ast.Expr, str
     return Point(params, ranks, subs)
 
 
-def _point_text(cascade: Cascade, values: Mapping[str, Fraction]) -> str:
+def _point_text(cascade: Cascade, values: Mapping[str, Fraction], overrides=()) -> str:
+    """The parameters, and any rank set with --set, as 'name=value, ...'."""
     shown = [f"{n}={values[n]}" for n in cascade.params if n in values]
+    shown += [f"{n}={values[n]}" for n in cascade.ranks if n in overrides and n in values]
     return ", ".join(shown)

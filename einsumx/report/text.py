@@ -23,8 +23,8 @@ def human_bytes(n: int) -> str:
     value = float(n)
     for unit in ("KiB", "MiB", "GiB", "TiB", "PiB", "EiB"):
         value /= 1024
-        if abs(value) < 1024 or unit == "EiB":
-            digits = 2 if abs(value) < 10 else 1 if abs(value) < 100 else 0
+        if abs(value) < 999.5 or unit == "EiB":  # 1023.9 KiB reads better as 1.00 MiB
+            digits = 2 if abs(value) < 9.995 else 1 if abs(value) < 99.95 else 0
             return f"{value:.{digits}f} {unit}"
     return f"{n:,} B"  # pragma: no cover
 
