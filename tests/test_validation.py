@@ -725,3 +725,16 @@ def test_set_value_errors_point_into_the_value():
         einsumx.analyze(cascade, overrides=parse_overrides(["seq=4*foo"]))
     assert info.value.message == "unknown name 'foo' in a size expression"
     assert info.value.origin.col == 7  # s=1 e=2 q=3 '='=4 '4'=5 '*'=6 'f'=7
+
+
+def test_constant_output_positions_are_not_repeated_indices():
+    cascade = parse("""\
+ranks: {K: 4, J: 4}
+tensors:
+  X: [K, J]
+  A: [K, J]
+einsums: |
+  X[0,0] = 1
+  Y[k,j] = A[k,j] + X[0,0]
+""")
+    assert [e.label for e in cascade.einsums] == ["X", "Y"]

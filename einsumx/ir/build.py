@@ -8,6 +8,7 @@ warning for outputs nobody uses.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from types import MappingProxyType
 
@@ -134,87 +135,18 @@ def build(spec: WorkloadSpec) -> Cascade:
     tensors = b.tensors(ranks)
     resolver = Names(spec, ranks, params)
 
-    # Tensors written by the cascade (and where), before resolving reads.
-    written: dict[str, list[int]] = {}
-    for i, s in enumerate(spec.statements):
-        written.setdefault(s.stmt.lhs.tensor, []).append(i)
+    for s in spec.statements:
         name = s.stmt.lhs.tensor
+        at = s.text.origin.shifted(s.stmt.lhs.pos)
         if name in resolver.var_rank:
-            raise EinsumxError(
-                f"cannot write '{name}': it is the index of rank '{resolver.var_rank[name]}'",
-                s.text.origin.shifted(s.stmt.lhs.pos),
-            )
+            raise EinsumxError(f"cannot write '{name}': it is the index of rank '{resolver.var_rank[name]}'", at)
         if name in params or name in ranks:
-            kind = "parameter" if name in params else "rank"
-            raise EinsumxError(f"cannot write '{name}': it is a {kind}", s.text.origin.shifted(s.stmt.lhs.pos))
+            raise EinsumxError(f"cannot write '{name}': it is a {'parameter' if name in params else 'rank'}", at)
+    tensors.update(_intermediates(spec, resolver, tensors, b.outer))
 
-    # Pass 1: outputs, to infer the ranks of undeclared intermediates.
-    inferred: dict[str, list] = {}
-    for i, s in enumerate(spec.statements):
-        lhs = s.stmt.lhs
-        origin = s.text.origin
-        positions = []
-        for idx in lhs.indices:
-            positions.append(resolver.output_index_rank(idx, origin))
-        if lhs.tensor in tensors:
-            t = tensors[lhs.tensor]
-            user_ranks = _user_ranks(t, b.outer)
-            if len(positions) != len(user_ranks):
-                raise EinsumxError(
-                    f"'{lhs.tensor}' is declared with {len(user_ranks)} ranks [{', '.join(user_ranks)}] but written with {len(positions)} indices",
-                    origin.shifted(lhs.pos),
-                )
-            for k, (rank, idx) in enumerate(zip(positions, lhs.indices)):
-                if rank is not None and rank != user_ranks[k]:
-                    raise EinsumxError(
-                        f"index '{ast.unparse(idx)}' (rank {rank}) written at position {k + 1} of '{lhs.tensor}', which is rank {user_ranks[k]}",
-                        origin.shifted(ast.start(idx)),
-                    )
-            continue
-        prev = inferred.get(lhs.tensor)
-        if prev is None:
-            inferred[lhs.tensor] = [positions, i]
-            continue
-        old, j = prev
-        if len(old) != len(positions):
-            raise EinsumxError(
-                f"'{lhs.tensor}' is written with {len(old)} indices on line {spec.statements[j].text.origin.line} and {len(positions)} here",
-                origin.shifted(lhs.pos),
-            )
-        for k, (a, c) in enumerate(zip(old, positions)):
-            if a is not None and c is not None and a != c:
-                raise EinsumxError(
-                    f"'{lhs.tensor}' position {k + 1} is rank {a} on line {spec.statements[j].text.origin.line} but rank {c} here",
-                    origin.shifted(lhs.indices[k].pos),
-                )
-            if a is None:
-                old[k] = c
-    for name, (positions, i) in inferred.items():
-        for k, rank in enumerate(positions):
-            if rank is None:
-                s = spec.statements[i]
-                raise EinsumxError(
-                    f"cannot infer the rank of position {k + 1} of '{name}' from constant indices; declare '{name}' under tensors:",
-                    s.text.origin.shifted(s.stmt.lhs.pos),
-                )
-        tensors[name] = Tensor(name, b.outer + tuple(positions), spec.bits, 1.0, spec.statements[i].text.origin, False)
-
-    # Pass 2: resolve each Einsum.
-    einsums: list[Einsum] = []
-    labels: dict[str, int] = {}
     applied: set[int] = set()
-    for i, s in enumerate(spec.statements):
-        e = _einsum(i, s, resolver, tensors, written, b.outer, spec, ranks, applied)
-        count = labels.get(e.output.tensor, 0)
-        labels[e.output.tensor] = count + 1
-        einsums.append(e)
-    # Distinguish the writers of one tensor: 'RM (init)' and 'RM'.
-    for k, e in enumerate(einsums):
-        if labels[e.output.tensor] > 1:
-            tag = "init" if _is_init(e) else f"line {e.origin.line}"
-            if tag == "init" or sum(1 for x in einsums if x.output.tensor == e.output.tensor and not _is_init(x)) > 1:
-                einsums[k] = _relabel(e, f"{e.output.tensor} ({tag})")
-
+    einsums = _label_writers([_einsum(i, s, resolver, tensors, b.outer, spec, ranks, applied)
+                              for i, s in enumerate(spec.statements)])
     for k, f in enumerate(spec.filters):
         if k not in applied:
             b.warnings.append(Warning_(f"filter '{f.text.strip()}' applies to no Einsum (none has all its indices)", f.text.origin))
@@ -230,13 +162,79 @@ def build(spec: WorkloadSpec) -> Cascade:
     )
     point = evaluate_point(cascade)
     edges = dependency_edges(cascade, point)
-    order = dependency_order(cascade, edges)
-    cascade = Cascade(
-        cascade.name, cascade.description, cascade.file, cascade.params, cascade.ranks, cascade.tensors,
-        cascade.einsums, cascade.outputs, tuple(edges), tuple(order), cascade.warnings,
-    )
+    cascade = replace(cascade, edges=tuple(edges), order=tuple(dependency_order(cascade, edges)))
     check_ranges(cascade, point)
     return cascade
+
+
+def _intermediates(spec: WorkloadSpec, names: Names, tensors: dict[str, Tensor], outer: tuple[str, ...]) -> dict[str, Tensor]:
+    """Check every output against its declaration, and infer the ranks of
+    undeclared tensors from the indices they are written with (a constant
+    position, as in an initialisation ``RM[0,p]``, takes its rank from
+    another writer)."""
+    inferred: dict[str, tuple[list, int]] = {}
+    for i, s in enumerate(spec.statements):
+        lhs, origin = s.stmt.lhs, s.text.origin
+        positions = [names.output_index_rank(idx, origin) for idx in lhs.indices]
+        if lhs.tensor in tensors:
+            user_ranks = _user_ranks(tensors[lhs.tensor], outer)
+            if len(positions) != len(user_ranks):
+                raise EinsumxError(
+                    f"'{lhs.tensor}' is declared with {len(user_ranks)} ranks [{', '.join(user_ranks)}] "
+                    f"but written with {len(positions)} indices",
+                    origin.shifted(lhs.pos),
+                )
+            for k, (rank, idx) in enumerate(zip(positions, lhs.indices)):
+                if rank is not None and rank != user_ranks[k]:
+                    raise EinsumxError(
+                        f"index '{ast.unparse(idx)}' (rank {rank}) written at position {k + 1} of "
+                        f"'{lhs.tensor}', which is rank {user_ranks[k]}",
+                        origin.shifted(ast.start(idx)),
+                    )
+            continue
+        if lhs.tensor not in inferred:
+            inferred[lhs.tensor] = (positions, i)
+            continue
+        known, j = inferred[lhs.tensor]
+        first_line = spec.statements[j].text.origin.line
+        if len(known) != len(positions):
+            raise EinsumxError(
+                f"'{lhs.tensor}' is written with {len(known)} indices on line {first_line} and {len(positions)} here",
+                origin.shifted(lhs.pos),
+            )
+        for k, (a, c) in enumerate(zip(known, positions)):
+            if a is not None and c is not None and a != c:
+                raise EinsumxError(
+                    f"'{lhs.tensor}' position {k + 1} is rank {a} on line {first_line} but rank {c} here",
+                    origin.shifted(ast.start(lhs.indices[k])),
+                )
+            if a is None:
+                known[k] = c
+    out = {}
+    for name, (positions, i) in inferred.items():
+        if None in positions:
+            s = spec.statements[i]
+            raise EinsumxError(
+                f"cannot infer the rank of position {positions.index(None) + 1} of '{name}' from constant indices; "
+                f"declare '{name}' under tensors:",
+                s.text.origin.shifted(s.stmt.lhs.pos),
+            )
+        out[name] = Tensor(name, outer + tuple(positions), spec.bits, 1.0, spec.statements[i].text.origin, False)
+    return out
+
+
+def _label_writers(einsums: list[Einsum]) -> list[Einsum]:
+    """Unique labels when a tensor has several writers: 'RM (init)' for an
+    initialisation, 'H (line 6)' when two writers both iterate."""
+    out = []
+    for e in einsums:
+        same = [x for x in einsums if x.output.tensor == e.output.tensor]
+        if len(same) > 1 and _is_init(e):
+            e = replace(e, label=f"{e.label} (init)")
+        elif sum(1 for x in same if not _is_init(x)) > 1:
+            e = replace(e, label=f"{e.label} (line {e.origin.line})")
+        out.append(e)
+    return out
 
 
 def _has_outer(t: Tensor, outer: tuple[str, ...]) -> bool:
@@ -253,16 +251,11 @@ def _is_init(e: Einsum) -> bool:
     return any(ix.kind == "const" for ix in e.output.indices) and not e.reduce_vars
 
 
-def _relabel(e: Einsum, label: str) -> Einsum:
-    return Einsum(e.number, label, e.output, e.inputs, e.body, e.reduce_op, e.iter_vars, e.out_vars,
-                  e.reduce_vars, e.filters, e.text, e.origin)
-
-
-def _einsum(i, s, names: Names, tensors, written, outer, spec, ranks, applied: set[int]) -> Einsum:
+def _einsum(i, s, names: Names, tensors, outer, spec, ranks, applied: set[int]) -> Einsum:
     stmt, origin = s.stmt, s.text.origin
     outer_ix = tuple(names.index(ast.Name(ranks[r].var, 0), origin) for r in outer)
 
-    def make_access(node: ast.Access, is_output: bool) -> Access:
+    def make_access(node: ast.Access) -> Access:
         if node.tensor not in tensors:
             raise EinsumxError(f"unknown tensor '{node.tensor}'", origin.shifted(node.pos))
         t = tensors[node.tensor]
@@ -287,11 +280,13 @@ def _einsum(i, s, names: Names, tensors, written, outer, spec, ranks, applied: s
         full = (outer_ix if has_outer else ()) + tuple(indices)
         return Access(node.tensor, full, ast.unparse(node), origin.shifted(node.pos))
 
-    output = make_access(stmt.lhs, True)
+    output = make_access(stmt.lhs)
     out_vars = tuple(ix.var for ix in output.indices if ix.kind in ("var", "step"))
     seen = set()
     written_from = len(output.indices) - len(stmt.lhs.indices)  # after the outer indices
     for k, ix in enumerate(output.indices):
+        if ix.var is None:  # a constant position
+            continue
         if ix.var in seen:
             node = stmt.lhs.indices[k - written_from]
             raise EinsumxError(f"index '{ix.var}' appears twice in the output", origin.shifted(ast.start(node)))
@@ -320,7 +315,7 @@ def _einsum(i, s, names: Names, tensors, written, outer, spec, ranks, applied: s
         elif isinstance(node, ast.Access):
             if not node.bracketed and tensors.get(node.tensor) and _user_ranks(tensors[node.tensor], outer):
                 raise EinsumxError(f"tensor '{node.tensor}' needs indices, e.g. {node.tensor}[...]", origin.shifted(node.pos))
-            inputs.append(make_access(node, False))
+            inputs.append(make_access(node))
         elif isinstance(node, ast.Name):
             if node.id in names.var_rank:
                 raise EinsumxError(f"index '{node.id}' cannot be used as a value", origin.shifted(node.pos))
