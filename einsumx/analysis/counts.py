@@ -192,7 +192,7 @@ def extents(cascade: Cascade, tensor: Tensor) -> tuple[sympy.Expr, ...]:
             lo, hi = index_interval(cascade, e.output.indices[k])
             los.append(lo)
             his.append(hi)
-        out.append(sympy.simplify(sympy.Max(*his) - sympy.Min(*los) + 1))
+        out.append(sympy.Max(*his) - sympy.Min(*los) + 1)
     return tuple(out)
 
 

@@ -49,7 +49,7 @@ def group_filters(items, names: Names, iter_vars, ranks) -> list[Bound]:
         for kind, shift in {"<=": [("le", 0)], "<": [("le", -1)], ">=": [("ge", 0)], ">": [("ge", 1)],
                             "==": [("le", 0), ("ge", 0)]}[c.op]:
             side = ("hi" if kind == "le" else "lo") if sign == 1 else ("lo" if kind == "le" else "hi")
-            entries.setdefault(tuple(vars_), []).append((side, sympy.simplify((shift - const) / sign), words, where))
+            entries.setdefault(tuple(vars_), []).append((side, sympy.expand((shift - const) / sign), words, where))
 
     pairs = [key for key in entries if len(key) == 2]
     partner: dict[str, tuple[str, str]] = {}
