@@ -207,9 +207,10 @@ def _unique(slug: str, used: set[str]) -> str:
 
 _CSS = """
 body { font-family: system-ui, sans-serif; max-width: 72rem; margin: 2rem auto; padding: 0 1rem; color: #222; }
-table { border-collapse: collapse; margin: 0.5rem 0 1rem; }
+table { border-collapse: collapse; margin: 0.5rem 0 1rem; display: block; max-width: 100%; overflow-x: auto; }
 th, td { border: 1px solid #ccc; padding: 0.2rem 0.5rem; text-align: left; }
 th { background: #f3f3f3; }
+td code { white-space: nowrap; }
 .num { text-align: right; font-variant-numeric: tabular-nums; }
 pre { background: #f6f6f6; padding: 0.5rem; overflow-x: auto; }
 h2 { border-top: 2px solid #888; padding-top: 1rem; margin-top: 2.5rem; }
