@@ -52,12 +52,6 @@ class EinsumxError(Exception):
         self.message = message
         self.origin = origin or Origin()
 
-    def with_origin(self, origin: Origin) -> "EinsumxError":
-        """This error, placed at ``origin`` if it has no position yet."""
-        if self.origin.line is None and self.origin.file is None:
-            return EinsumxError(self.message, origin)
-        return self
-
     def __str__(self) -> str:
         return format_diagnostic(self.message, self.origin)
 

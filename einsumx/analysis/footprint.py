@@ -41,7 +41,6 @@ class Footprint:
     live: list[LiveTensor] = field(default_factory=list)
     bytes: sympy.Expr = sympy.Integer(0)
     """Live-footprint lower bound per fiber: the worst boundary."""
-    worst_boundary: int | None = None
     spill_bytes: sympy.Expr = sympy.Integer(0)
 
 

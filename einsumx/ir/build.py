@@ -123,7 +123,7 @@ class _Builder:
                 if r in self.outer and t.outer:
                     raise EinsumxError(f"tensor '{name}' lists outer rank '{r}', which every tensor has already", r.origin)
             prefix = self.outer if t.outer else ()
-            out[name] = Tensor(name, prefix + tuple(str(r) for r in t.ranks), t.bits or spec.bits, t.density, t.origin, True)
+            out[name] = Tensor(name, prefix + tuple(str(r) for r in t.ranks), t.bits or spec.bits, t.density, t.origin)
         return out
 
 
@@ -219,7 +219,7 @@ def _intermediates(spec: WorkloadSpec, names: Names, tensors: dict[str, Tensor],
                 f"declare '{name}' under tensors:",
                 s.text.origin.shifted(s.stmt.lhs.pos),
             )
-        out[name] = Tensor(name, outer + tuple(positions), spec.bits, 1.0, spec.statements[i].text.origin, False)
+        out[name] = Tensor(name, outer + tuple(positions), spec.bits, 1.0, spec.statements[i].text.origin)
     return out
 
 

@@ -65,7 +65,6 @@ class Tensor:
     bits: int
     density: float
     origin: Origin
-    declared: bool
 
 
 @dataclass(frozen=True)

@@ -194,7 +194,7 @@ class _Parser:
             self.i += 1
             if tok.text.isdigit():
                 return Num(Fraction(int(tok.text)), tok.pos)
-            mantissa, _, exponent = tok.text.lower().partition("e")
+            _, _, exponent = tok.text.lower().partition("e")
             if exponent and abs(int(exponent)) > 308:
                 raise self.error(f"number '{tok.text}' is out of range", tok.pos)
             return Num(Fraction(tok.text), tok.pos)
