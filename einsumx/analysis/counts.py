@@ -108,11 +108,13 @@ def output_points(cascade: Cascade, einsum: Einsum) -> sympy.Expr:
     return _domain(cascade, einsum.out_vars, einsum.filters)
 
 
-def ops_per_point(einsum: Einsum) -> Counter:
+def ops_per_point(einsum: Einsum, absorb_add: frozenset[str] = frozenset()) -> Counter:
     """Primitive operations at one iteration point, by cost class.
 
     ``Y[p] = sum(m: A[m,p] * B[m])`` is one ``mac``; ``exp(X - Y)`` is one
-    ``add`` and one ``exp``; operations between constants are folded.
+    ``add`` and one ``exp``, or one ``exp`` if ``"exp" in absorb_add`` (a
+    unit whose input adder does the subtraction); operations between
+    constants are folded.
     """
     counts: Counter = Counter()
 
@@ -130,6 +132,12 @@ def ops_per_point(einsum: Einsum) -> Counter:
                 counts.update(operators.INFIX[node.op].cost)
             return const
         if isinstance(node, ast.Call):
+            arg = node.args[0] if len(node.args) == 1 else None
+            if node.func in absorb_add and isinstance(arg, ast.Binary) and arg.op in "+-":
+                const = go(arg.left) & go(arg.right)
+                if not const:
+                    counts.update(operators.FUNCTIONS[node.func].cost)
+                return const
             const = all([go(a) for a in node.args])
             if not const:
                 counts.update(operators.FUNCTIONS[node.func].cost)

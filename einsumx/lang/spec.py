@@ -15,7 +15,7 @@ from pathlib import Path
 from ..errors import EinsumxError, Origin
 from . import ast
 from .parser import parse_comparisons, parse_expression, parse_statement
-from .yamlsrc import Node, SourceFile, Text, load_yaml
+from .yamlsrc import Node, SourceFile, Text, expect_keys, expect_list, expect_mapping, load_yaml
 
 TOP_KEYS = {
     "name": "a short name for the workload",
@@ -139,25 +139,9 @@ def read_spec(text: str, file: str) -> WorkloadSpec:
 
 # -- helpers -----------------------------------------------------------------
 
-def _mapping(node: Node, what: str) -> dict[str, Node]:
-    if not isinstance(node.value, dict):
-        raise EinsumxError(f"{what} must be a mapping of names to values", node.origin)
-    return node.value
-
-
-def _list(node: Node, what: str) -> list[Node]:
-    if isinstance(node.value, list):
-        return node.value
-    if isinstance(node.value, str):  # a single item
-        return [node]
-    raise EinsumxError(f"'{what}' must be a list", node.origin)
-
-
-def _known_keys(node: Node, known, what: str) -> None:
-    for key in node.value:
-        if key not in known:
-            options = ", ".join(known)
-            raise EinsumxError(f"unknown key '{key}' in {what} (expected one of: {options})", node.key_origins[key])
+_mapping = expect_mapping
+_list = expect_list
+_known_keys = expect_keys
 
 
 def _check_name(name: str, origin: Origin, what: str, pattern: re.Pattern) -> None:

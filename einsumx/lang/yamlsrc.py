@@ -75,7 +75,7 @@ class SourceFile:
         return [Text(value, o.shifted(shift))]
 
 
-def load_yaml(text: str, name: str) -> tuple[Node, SourceFile]:
+def load_yaml(text: str, name: str, what: str = "workload file") -> tuple[Node, SourceFile]:
     """Parse ``text`` into a ``Node`` tree.
 
     >>> node, _ = load_yaml("a: 1\\nb: [x, y]\\n", "f.yaml")
@@ -94,7 +94,7 @@ def load_yaml(text: str, name: str) -> tuple[Node, SourceFile]:
     except RecursionError:
         raise EinsumxError("invalid YAML: nested too deeply", Origin(name, 1, 1)) from None
     if root is None:
-        raise EinsumxError("empty workload file", Origin(name, 1, 1))
+        raise EinsumxError(f"empty {what}", Origin(name, 1, 1))
     try:
         return _convert(root, src, yaml.SafeLoader("")), src
     except RecursionError:
@@ -126,3 +126,29 @@ def _convert(node: yaml.Node, src: SourceFile, loader: yaml.SafeLoader) -> Node:
     if isinstance(value, str):
         value = Text(value, origin)
     return Node(value, origin, style=node.style)
+
+
+# -- structure checks shared by every YAML format (workloads, architectures, mappings)
+
+def expect_mapping(node: Node, what: str) -> dict[str, Node]:
+    """``node``'s entries, or an error saying ``what`` must be a mapping."""
+    if not isinstance(node.value, dict):
+        raise EinsumxError(f"{what} must be a mapping of names to values", node.origin)
+    return node.value
+
+
+def expect_list(node: Node, what: str) -> list[Node]:
+    """``node``'s items (a single scalar counts as a list of one)."""
+    if isinstance(node.value, list):
+        return node.value
+    if isinstance(node.value, str):
+        return [node]
+    raise EinsumxError(f"'{what}' must be a list", node.origin)
+
+
+def expect_keys(node: Node, known, what: str) -> None:
+    """Reject any key of ``node`` not in ``known`` (a typo is an error)."""
+    for key in node.value:
+        if key not in known:
+            options = ", ".join(known)
+            raise EinsumxError(f"unknown key '{key}' in {what} (expected one of: {options})", node.key_origins[key])
