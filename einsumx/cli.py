@@ -2,6 +2,8 @@
 
     einsumx analyze WORKLOAD [--set NAME=VALUE ...] [--model NAME] [--json]
     einsumx report WORKLOAD ... [--out DIR] [--model NAME] [--set ...]
+    einsumx evaluate WORKLOAD ARCH [--mapping FILE] [--set ...] [--model NAME] [--objective latency|energy|edp] [--json]
+    einsumx reproduce fusemax [--json] [--out DIR]
     einsumx operators
     einsumx models
 
@@ -35,6 +37,19 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("workloads", nargs="+")
     point_options(r)
     r.add_argument("--out", default="reports", help="output directory (default: reports)")
+
+    ev = sub.add_parser("evaluate", help="latency, energy, utilization, traffic and area on an architecture")
+    ev.add_argument("workload")
+    ev.add_argument("architecture", help="a template name (fusemax, flat, edge, tpu) or a YAML file")
+    ev.add_argument("--mapping", help="a mapping file (default: one fused phase, automatic binding)")
+    point_options(ev)
+    ev.add_argument("--objective", default="latency", help="what the mapper minimises: latency, energy or edp")
+    ev.add_argument("--json", action="store_true", help="print one JSON object")
+
+    rp = sub.add_parser("reproduce", help="re-run a published study from shipped YAML files")
+    rp.add_argument("study", help="a study name (fusemax) or file")
+    rp.add_argument("--json", action="store_true", help="print {rows, headline} as JSON")
+    rp.add_argument("--out", help="also write the figures (PNG), rows.json and rows.csv here")
 
     sub.add_parser("operators", help="the operator catalogue and cost classes")
     sub.add_parser("models", help="the model presets")
@@ -70,6 +85,21 @@ def _run(args) -> int:
         for key, m in models().items():
             print(f"{key:<5} {m['label']:<20} " + " ".join(f"{k}={v}" for k, v in m["params"].items()))
         return 0
+    if args.command == "evaluate":
+        from .model import evaluate
+        from .report.evaluation import render_evaluation
+
+        ev = evaluate(args.workload, args.architecture, args.mapping, overrides=args.set, model_name=args.model,
+                      objective=args.objective)
+        for w in ev.model.cascade.warnings:
+            print(str(w), file=sys.stderr)
+        if args.json:
+            print(json.dumps(ev.results, indent=2))
+        else:
+            print(render_evaluation(ev))
+        return 0
+    if args.command == "reproduce":
+        return _reproduce(args)
     overrides = parse_overrides(args.set)
     if args.command == "analyze":
         cascade = load_workload(args.workload)
@@ -90,6 +120,36 @@ def _run(args) -> int:
         print(f"report written: {path}")
         return 0
     raise AssertionError(args.command)  # pragma: no cover
+
+
+def _reproduce(args) -> int:
+    import time
+    from pathlib import Path
+
+    from .study import headline, load_study, print_table, run_study, write_figures
+
+    study = load_study(args.study)
+    start = time.perf_counter()
+    rows = run_study(study, progress=lambda msg: print(msg, file=sys.stderr))
+    head = headline(study, rows)
+    if args.out:
+        out = Path(args.out)
+        for path in write_figures(study, rows, out):
+            print(f"figure written: {path}", file=sys.stderr)
+        (out / "rows.json").write_text(json.dumps({"rows": rows, "headline": head}, indent=1))
+        import csv
+
+        with open(out / "rows.csv", "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=list(rows[0]))
+            w.writeheader()
+            w.writerows(rows)
+    if args.json:
+        print(json.dumps({"rows": rows, "headline": head}, indent=1))
+    else:
+        print(f"{study.name}: {study.description}")
+        print_table(study, rows, head)
+    print(f"{len(rows)} rows in {time.perf_counter() - start:.1f} s", file=sys.stderr)
+    return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -51,7 +51,7 @@ TOP_KEYS = {
 }
 DRAM_KEYS = ("bandwidth_bytes_per_s", "access_bits", "read_pj", "write_pj")
 BUFFER_KEYS = ("capacity_bytes", "row_bits", "banks", "read_pj", "write_pj", "area_mm2_per_mib")
-ARRAY_KEYS = ("axes", "register_file", "operators", "description")
+ARRAY_KEYS = ("axes", "register_file", "operators", "idle_pj_per_pe_cycle", "description")
 RF_KEYS = ("words", "read_pj", "write_pj", "area_um2_per_word")
 OP_KEYS = ("cycles", "energy_pj", "area_um2", "via", "absorbs_add")
 
@@ -84,6 +84,8 @@ class Array:
     rf_area_um2_per_word: sympy.Expr
     origin: Origin
     description: str = ""
+    idle_pj_per_pe_cycle: sympy.Expr = sympy.Integer(0)
+    """Energy of a PE in a cycle it does no work (clock and leakage)."""
 
     @property
     def pes(self) -> sympy.Expr:
@@ -278,7 +280,9 @@ def parse_architecture(text: str, file: str = "<architecture>") -> Architecture:
                 absorbs,
             )
         desc = str(a["description"].value) if "description" in a else ""
-        arrays[aname] = Array(aname, axes, ops, *rf_vals, origin=a_origin, description=desc)
+        idle = (number(a["idle_pj_per_pe_cycle"], f"{aname}.idle_pj_per_pe_cycle", "idle_pj_per_pe_cycle", zero_ok=True)
+                if "idle_pj_per_pe_cycle" in a else sympy.Integer(0))
+        arrays[aname] = Array(aname, axes, ops, *rf_vals, origin=a_origin, description=desc, idle_pj_per_pe_cycle=idle)
     if not arrays:
         raise EinsumxError("an architecture needs at least one array", top["arrays"].origin)
     description = " ".join(str(top["description"].value).split()) if "description" in top else ""

@@ -30,7 +30,7 @@ from ..ir.cascade import Cascade
 from ..ir.values import evaluate_point, param_symbol, parse_overrides
 from ..lang.parser import parse_expression
 from ..mapping.spec import MappingSpec, load_mapping
-from .build import Model, build_model
+from .build import Model, build_model, candidates
 
 OBJECTIVES = ("latency", "energy", "edp")
 
@@ -128,8 +128,9 @@ def choose(model: Model, compiled: Compiled, values: dict, objective: str = "lat
     buffer by ``objective``. Returns (choice values, #candidates, #feasible)."""
     if objective not in OBJECTIVES:
         raise EinsumxError(f"unknown objective '{objective}' (one of: {', '.join(OBJECTIVES)})", Origin("--objective"))
-    syms = list(model.choices)
-    grid = list(itertools.product(*[model.choices[s] for s in syms])) or [()]
+    options = candidates(model, values)
+    syms = list(options)
+    grid = list(itertools.product(*[options[s] for s in syms])) or [()]
     trial = dict(values)
     for k, s in enumerate(syms):
         trial[s] = np.array([g[k] for g in grid], dtype=float)
@@ -138,13 +139,24 @@ def choose(model: Model, compiled: Compiled, values: dict, objective: str = "lat
     fits = np.broadcast_to(out["fits"], (n,)) <= 0.5
     cycles = np.broadcast_to(out["cycles"], (n,)).astype(float)
     energy = np.broadcast_to(out["energy_pj"], (n,)).astype(float)
-    key = {"latency": cycles + energy * 1e-30, "energy": energy + cycles * 1e-30, "edp": cycles * energy}[objective]
     if not fits.any():
         best = int(np.argmin(np.broadcast_to(out["fits"], (n,))))
         return dict(zip(syms, grid[best])), n, 0
-    key = np.where(fits, key, np.inf)
-    best = int(np.argmin(key))
+    # lexicographic: the objective (to 9 significant digits), then the other
+    primary = {"latency": cycles, "energy": energy, "edp": cycles * energy}[objective]
+    secondary = energy if objective == "latency" else cycles
+    primary = np.where(fits, _round9(primary), np.inf)
+    order = np.lexsort((np.where(fits, secondary, np.inf), primary))
+    best = int(order[0])
     return dict(zip(syms, grid[best])), n, int(fits.sum())
+
+
+def _round9(x: np.ndarray) -> np.ndarray:
+    """``x`` to 9 significant digits, so float noise does not decide ties."""
+    x = np.asarray(x, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scale = 10.0 ** (np.floor(np.log10(np.abs(np.where(x == 0, 1, x)))) - 8)
+    return np.round(x / scale) * scale
 
 
 def evaluate(workload, arch, mapping, overrides: list[str] | None = None, model_name: str | None = None,
@@ -234,7 +246,7 @@ def _results(model: Model, values, raw) -> dict[str, Any]:
         "area_mm2_by_component": {k.split(".", 1)[1]: v for k, v in raw.items() if k.startswith("area_mm2.")},
     }
     choices = {}
-    for s, v in model.choices.items():
+    for s in model.choices:
         v = values[s]
         label = s.name
         for p in model.phases:

@@ -115,8 +115,9 @@ class Model:
     outputs: dict[str, sympy.Expr]
     defaults: dict[sympy.Symbol, float]
     """Workload parameters (with the mapping's ``set``) and hardware numbers."""
-    choices: dict[sympy.Symbol, list[int]]
-    """Tile sizes and reuse choices the mapper picks among."""
+    choices: dict[sympy.Symbol, list[int] | None]
+    """Tile sizes and reuse choices the mapper picks among (None: automatic tile)."""
+    tile_info: dict[sympy.Symbol, tuple[sympy.Expr, int]] = field(default_factory=dict)
 
 
 def rank_sizes(cascade: Cascade) -> dict[sympy.Symbol, sympy.Expr]:
@@ -199,12 +200,12 @@ class _PhaseBuilder:
         return self.slice_elems(tensor) * _prod(self.trips[i] for i in range(j + 1, len(self.trips))
                                                 if self.indexes(self.loop_ranks[i], tensor))
 
-    def costly(self, tensor: str) -> list[int]:
-        """Loops that do not index ``tensor`` but enclose one that does:
-        keeping its reuse across them needs a larger tile."""
-        n = len(self.loop_ranks)
-        return [j for j in range(n) if not self.indexes(self.loop_ranks[j], tensor)
-                and any(self.indexes(self.loop_ranks[i], tensor) for i in range(j + 1, n))]
+    def reuse_loops(self, tensor: str) -> list[int]:
+        """Loops that do not index ``tensor``: each is a chance of reuse,
+        and keeping it across loop j means holding the tensor's footprint
+        of one iteration of j (a step iterates too, over what the loops
+        leave, so even the innermost loop counts)."""
+        return [j for j in range(len(self.loop_ranks)) if not self.indexes(self.loop_ranks[j], tensor)]
 
     # -- build -------------------------------------------------------------
     def build(self) -> PhaseModel:
@@ -246,10 +247,12 @@ class _PhaseBuilder:
         for t in sorted(users):
             arrays = users[t]
             level = "GLB"
-            if t in produced and t not in later and len(arrays) == 1 and not self.costly(t):
+            if t in produced and t not in later and len(arrays) == 1 and not self.reuse_loops(t):
                 a = arch.arrays[next(iter(arrays))]
                 per_pe = self.slice_elems(t) / a.pes
-                if self.ctx.value(per_pe) <= self.ctx.value(a.rf_words) and self.ctx.value(a.rf_words) > 0:
+                if set(self.tile_syms.values()) & per_pe.free_symbols:
+                    pass  # grows with a tile size: the buffer's job
+                elif self.ctx.value(per_pe) <= self.ctx.value(a.rf_words) and self.ctx.value(a.rf_words) > 0:
                     level = "RF"
             levels[t] = level
         for t, level in levels.items():
@@ -264,6 +267,7 @@ class _PhaseBuilder:
         cyc = {x.index: x.cycles / self.steps for x in costs}
         intra, carried, tails = self.step_graph(compute)
         schedule = build_schedule(spec.schedule, compute, array_of, cyc, intra, carried, tails)
+        schedule.stages = [{a: st[a] for a in arch.arrays if a in st} for st in schedule.stages]
         compute_cycles = self.steps * schedule.step_cycles
 
         # buffer occupancy and DRAM traffic
@@ -273,6 +277,7 @@ class _PhaseBuilder:
         spillable = ZERO
         reuse: dict[str, tuple[sympy.Symbol, list[str]]] = {}
         spill_terms = self.ctx.spill_terms
+        spill_inputs: list[str] = []
         for t in sorted(levels, key=lambda t: list(c.tensors).index(t)):
             nbytes = bytes_per_element(c.tensors[t])
             if t not in produced:  # a phase input, from DRAM
@@ -281,16 +286,18 @@ class _PhaseBuilder:
                     reuse[t] = choice
                 traffic.append(TensorTraffic(t, "read", tensor_bytes(c, c.tensors[t]) * reads, self.reuse_text(t, choice)))
                 occupancy[t] = tile * nbytes
-                fixed += tile * nbytes
+                if t in spill_terms and choice is None:  # read in several passes: re-read what does not fit
+                    spillable += tile * nbytes
+                    spill_inputs.append(t)
+                else:
+                    fixed += tile * nbytes
                 continue
             if t in later:
                 traffic.append(TensorTraffic(t, "write", tensor_bytes(c, c.tensors[t]), "output of the phase, written once"))
             if levels[t] == "RF" or groups.get(t, t) != t:
                 continue
-            costly = self.costly(t)
-            tile = self.footprint(t, costly[0]) if costly else self.slice_elems(t)
-            if spec.schedule == "pipelined" and not costly:
-                tile *= schedule.depth
+            loops_ = self.reuse_loops(t)
+            tile = self.footprint(t, loops_[0]) if loops_ else self.slice_elems(t)
             members = [x for x, h in groups.items() if h == t] or [t]
             key = "=".join(members) if len(members) > 1 else t
             occupancy[key] = tile * nbytes
@@ -305,6 +312,10 @@ class _PhaseBuilder:
             for t in sorted({m for m in spill_terms if m in produced and levels.get(m) == "GLB"}):
                 amount, why = spill_terms[t]
                 traffic.append(TensorTraffic(t, "spill", fraction * amount, f"{why}, for the part that overflows the buffer"))
+            for t in spill_inputs:
+                amount, why = spill_terms[t]
+                again = amount - tensor_bytes(c, c.tensors[t])  # the write happened in an earlier phase
+                traffic.append(TensorTraffic(t, "read", fraction * again, "read again in each later pass, for the part that overflows the buffer"))
         else:
             fraction = ZERO
         dram = sum((x.bytes for x in traffic), ZERO)
@@ -463,22 +474,22 @@ class _PhaseBuilder:
 
     def input_reuse(self, t: str):
         """Tile, read multiplier and reuse choice of a phase input."""
-        costly = self.costly(t)
-        if not costly:
+        loops_ = self.reuse_loops(t)
+        if not loops_:
             return self.slice_elems(t), ONE, None
         sym = sympy.Symbol(f"{self.spec.name}.reuse.{t}", integer=True, nonnegative=True)
         tiles, reads, labels = [], [], []
-        for k in range(len(costly) + 1):
-            lost = costly[:k]
-            if k < len(costly):
-                tiles.append(self.footprint(t, costly[k]))
-                labels.append(f"kept across {self.loop_ranks[costly[k]].lower()}" if k == 0 else
+        for k in range(len(loops_) + 1):
+            lost = loops_[:k]
+            if k < len(loops_):
+                tiles.append(self.footprint(t, loops_[k]))
+                labels.append(f"kept across {self.loop_ranks[loops_[k]].lower()}" if k == 0 else
                               f"re-read per {', '.join(self.loop_ranks[j].lower() for j in lost)}")
-            else:
-                tiles.append(self.slice_elems(t))
+            else:  # streamed through: a few rows in flight, not counted
+                tiles.append(ZERO)
                 labels.append(f"streamed, re-read per {', '.join(self.loop_ranks[j].lower() for j in lost)}")
             reads.append(_prod(self.trips[j] for j in lost))
-        self.ctx.choices[sym] = list(range(len(costly) + 1))
+        self.ctx.choices[sym] = list(range(len(loops_) + 1))
         tile = sympy.Piecewise(*[(x, sympy.Eq(sym, k)) for k, x in enumerate(tiles[:-1])], (tiles[-1], True))
         read = sympy.Piecewise(*[(x, sympy.Eq(sym, k)) for k, x in enumerate(reads[:-1])], (reads[-1], True))
         return tile, read, (sym, labels)
@@ -613,6 +624,10 @@ def build_model(cascade: Cascade, arch: Architecture, mapping: MappingSpec, defa
     for p in phases:
         for k, v in p.energy.items():
             energy[k] = energy.get(k, ZERO) + v
+    for name, a in arch.arrays.items():  # PE-cycles without work: clock and leakage
+        work = sum((x.points * x.cycles_per_point for p in phases for x in p.costs if x.array == name), ZERO)
+        if a.idle_pj_per_pe_cycle != ZERO:
+            energy[f"{name}.idle"] = (a.pes * cycles - work) * a.idle_pj_per_pe_cycle
     for k, v in sorted(energy.items()):
         out[f"energy_pj.{k}"] = v
     out["energy_pj"] = sum(energy.values(), ZERO)
@@ -632,11 +647,19 @@ def build_model(cascade: Cascade, arch: Architecture, mapping: MappingSpec, defa
             out[f"einsum.{x.label}.energy_pj"] = x.energy_pj
     sizes = ctx.sizes
     resolved = {k: sympy.sympify(v).xreplace(sizes).xreplace(sizes).xreplace(sizes) for k, v in out.items()}
-    choices = {}
-    for s, v in ctx.choices.items():
-        if v is None:  # automatic: powers of two from the inner tile up to the extent, dividing it
-            extent, inner = ctx.tile_info[s]
-            n = int(round(ctx.value(extent)))
+    tile_info = {s: (sympy.sympify(x).xreplace(sizes), inner) for s, (x, inner) in ctx.tile_info.items()}
+    return Model(cascade, arch, mapping, phases, resolved, defaults, dict(ctx.choices), tile_info)
+
+
+def candidates(model: Model, values: dict) -> dict[sympy.Symbol, list[int]]:
+    """The values each free choice may take at a point: listed tiles as
+    given, automatic tiles the powers of two (times the tile inside them)
+    that divide their extent."""
+    out = {}
+    for s, v in model.choices.items():
+        if v is None:
+            extent, inner = model.tile_info[s]
+            n = int(round(float(extent.xreplace(values))))
             v = [t for t in (inner * 2**k for k in range(0, 41)) if t <= n and n % t == 0] or [n]
-        choices[s] = v
-    return Model(cascade, arch, mapping, phases, resolved, defaults, choices)
+        out[s] = v
+    return out
