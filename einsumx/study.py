@@ -16,8 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import sympy
-
 from .arch import ROOT, load_architecture
 from .errors import EinsumxError, Origin
 from .ir.build import load_workload

@@ -3,7 +3,8 @@
 A mapping is a list of *phases* run one after another (each phase a fused
 group of Einsums; data crossing phases goes through DRAM). A phase says:
 
-- ``bind``: which array runs each Einsum (``PE2D: [BQK, LM, SLN]``);
+- ``bind``: which array runs each Einsum (``PE2D: [BQK, LM, SLN]``), or
+  ``auto`` for the mapper to choose;
 - ``spatial``: per array and axis, the index variables to spread over it,
   first present wins (``PE2D: {rows: [m0, m], cols: [p]}``);
 - ``loops``: the temporal loop nest around one *step*, outermost first; a
@@ -16,7 +17,8 @@ group of Einsums; data crossing phases goes through DRAM). A phase says:
   a time), ``staged`` (stages separated by barriers where data crosses
   arrays, the tail of a step overlapping the next step: FuseMax's
   interleaving) or ``pipelined`` (steps software-pipelined across arrays,
-  bounded by the busiest array and by loop-carried recurrences);
+  bounded by the busiest array and by loop-carried recurrences), or
+  ``auto`` for the mapper to choose;
 - ``overlap``: whether DRAM transfers overlap compute (default true).
 
 A file without ``phases:`` is one phase whose keys sit at the top. ``set``
@@ -51,6 +53,7 @@ PHASE_KEYS = {
     "overlap": "whether DRAM transfers overlap compute",
 }
 SCHEDULES = ("sequential", "staged", "pipelined")
+"""``auto`` (in a file) asks the mapper to pick one of these."""
 IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -66,7 +69,8 @@ class PhaseSpec:
     name: str
     einsums: list[Text] | None
     """Einsum labels, or None for all."""
-    bind: dict[str, list[Text]]
+    bind: dict[str, list[Text]] | None
+    """None: the mapper binds (``bind: auto``)."""
     spatial: dict[str, dict[str, list[Text]]]
     loops: list[Loop]
     tiles: dict[str, list[int] | None]
@@ -143,8 +147,10 @@ def _phase(node: Node, i: int) -> PhaseSpec:
     einsums = None
     if "einsums" in entries and entries["einsums"].value != "all":
         einsums = _names(entries["einsums"], "einsums")
-    bind = {}
-    if "bind" in entries:
+    bind: dict | None = {}
+    if "bind" in entries and entries["bind"].value == "auto":
+        bind = None
+    elif "bind" in entries:
         for array, n in expect_mapping(entries["bind"], "bind").items():
             bind[array] = _names(n, f"bind: {array}")
     spatial = {}
@@ -188,8 +194,8 @@ def _phase(node: Node, i: int) -> PhaseSpec:
     schedule = "staged"
     if "schedule" in entries:
         schedule = str(entries["schedule"].value)
-        if schedule not in SCHEDULES:
-            raise EinsumxError(f"unknown schedule '{schedule}' (one of: {', '.join(SCHEDULES)})", entries["schedule"].origin)
+        if schedule not in SCHEDULES + ("auto",):
+            raise EinsumxError(f"unknown schedule '{schedule}' (one of: {', '.join(SCHEDULES)}, auto)", entries["schedule"].origin)
     overlap = True
     if "overlap" in entries:
         if not isinstance(entries["overlap"].value, bool):

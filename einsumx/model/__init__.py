@@ -136,11 +136,11 @@ def choose(model: Model, compiled: Compiled, values: dict, objective: str = "lat
         trial[s] = np.array([g[k] for g in grid], dtype=float)
     out = compiled(trial)
     n = len(grid)
-    fits = np.broadcast_to(out["fits"], (n,)) <= 0.5
+    fits = np.broadcast_to(out["buffer_overflow_bytes"], (n,)) <= 0.5
     cycles = np.broadcast_to(out["cycles"], (n,)).astype(float)
     energy = np.broadcast_to(out["energy_pj"], (n,)).astype(float)
     if not fits.any():
-        best = int(np.argmin(np.broadcast_to(out["fits"], (n,))))
+        best = int(np.argmin(np.broadcast_to(out["buffer_overflow_bytes"], (n,))))
         return dict(zip(syms, grid[best])), n, 0
     # lexicographic: the objective (to 9 significant digits), then the other
     primary = {"latency": cycles, "energy": energy, "edp": cycles * energy}[objective]
@@ -178,7 +178,7 @@ def evaluate(workload, arch, mapping, overrides: list[str] | None = None, model_
     picked, n, feasible = choose(model, compiled, values, objective)
     values.update(picked)
     raw = {k: float(v) for k, v in compiled(values).items()}
-    if raw["fits"] > 0.5:
+    if raw["buffer_overflow_bytes"] > 0.5:
         raise EinsumxError(_does_not_fit(model, values, raw), mapping.origin)
     return Evaluation(model, compiled, values, raw, _results(model, values, raw), n, feasible)
 

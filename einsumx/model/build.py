@@ -22,7 +22,7 @@ in short, per phase:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import sympy
 
@@ -36,6 +36,7 @@ from ..ir.operators import FUNCTIONS
 from ..ir.symbolic import to_sympy
 from ..ir.values import param_symbol
 from ..mapping.schedule import Schedule, build_schedule
+from ..lang.yamlsrc import Text
 from ..mapping.spec import MappingSpec, PhaseSpec
 
 ZERO = sympy.Integer(0)
@@ -208,8 +209,9 @@ class _PhaseBuilder:
         return [j for j in range(len(self.loop_ranks)) if not self.indexes(self.loop_ranks[j], tensor)]
 
     # -- build -------------------------------------------------------------
-    def build(self) -> PhaseModel:
-        c, arch, spec = self.c, self.arch, self.spec
+    def prepare(self) -> list[int]:
+        """Views, running tensors and loops; the Einsums that compute."""
+        c, spec = self.c, self.spec
         self.views = {}
         compute = []
         for i in self.members:
@@ -229,6 +231,11 @@ class _PhaseBuilder:
                     rank = c.var_ranks[ix.vars[0]]
                     self.running.setdefault(e.output.tensor, set()).add(rank)
         self.loops()
+        return compute
+
+    def build(self) -> PhaseModel:
+        c, arch, spec = self.c, self.arch, self.spec
+        compute = self.prepare()
         array_of = self.bind(compute)
         self.array_of = array_of
         produced = {c.einsums[i].output.tensor for i in compute}
@@ -338,7 +345,7 @@ class _PhaseBuilder:
             by_label.setdefault(c.einsums[i].label, i)
             by_label.setdefault(c.einsums[i].output.tensor, i)
         out: dict[int, str] = {}
-        for array, labels in spec.bind.items():
+        for array, labels in (spec.bind or {}).items():
             if array not in arch.arrays:
                 raise EinsumxError(f"bind: unknown array '{array}' (arrays of {arch.name}: {', '.join(arch.arrays)})",
                                    spec.key_origins.get("bind"))
@@ -389,10 +396,12 @@ class _PhaseBuilder:
                 out[axis] = pick
         return out
 
-    def einsum_cost(self, i: int, array: str) -> EinsumCost:
-        c, arch = self.c, self.arch
+    def busy(self, i: int, array: str):
+        """Points, cycles per point, spatial ranks, engaged PEs and busy
+        cycles of Einsum ``i`` on ``array``."""
+        c = self.c
         e = c.einsums[i]
-        a = arch.arrays[array]
+        a = self.arch.arrays[array]
         ops = ops_per_point(e, self.absorbs(a))
         cpp = sum((n * a.cycles(cls) for cls, n in ops.items()), ZERO)
         points = iteration_points(c, e)
@@ -401,7 +410,13 @@ class _PhaseBuilder:
         for axis, var in spatial.items():
             t = self.step_extent[c.var_ranks[var]]
             engaged *= t / sympy.ceiling(t / a.axes[axis])
-        cycles = points * cpp / engaged
+        return ops, points, cpp, spatial, engaged, points * cpp / engaged
+
+    def einsum_cost(self, i: int, array: str) -> EinsumCost:
+        c, arch = self.c, self.arch
+        e = c.einsums[i]
+        a = arch.arrays[array]
+        ops, points, cpp, spatial, engaged, cycles = self.busy(i, array)
         actions: dict[str, sympy.Expr] = {}
         for cls, n in ops.items():
             for act, m in a.actions(cls).items():
@@ -605,9 +620,17 @@ def phase_groups(cascade: Cascade, mapping: MappingSpec) -> list[list[int]]:
 
 
 def build_model(cascade: Cascade, arch: Architecture, mapping: MappingSpec, defaults: dict[sympy.Symbol, float]) -> Model:
-    """The symbolic model; ``defaults`` holds every parameter's value."""
+    """The symbolic model; ``defaults`` holds every parameter's value.
+    Phases with ``bind: auto`` or ``schedule: auto`` get them from
+    ``search_binding`` first."""
     groups = phase_groups(cascade, mapping)
     ctx = _Context(cascade, arch, mapping, defaults, groups)
+    for k, (ph, g) in enumerate(zip(mapping.phases, groups)):
+        if ph.bind is None or ph.schedule == "auto":
+            bind, schedule = search_binding(_PhaseBuilder(ctx, k, ph, g))
+            mapping.phases[k] = replace(ph, bind=bind, schedule=schedule)
+    ctx.choices.clear()
+    ctx.tile_info.clear()
     phases = [_PhaseBuilder(ctx, k, ph, g).build() for k, (ph, g) in enumerate(zip(mapping.phases, groups))]
     out: dict[str, sympy.Expr] = {}
     cycles = sum((p.latency_cycles for p in phases), ZERO)
@@ -632,9 +655,8 @@ def build_model(cascade: Cascade, arch: Architecture, mapping: MappingSpec, defa
         out[f"energy_pj.{k}"] = v
     out["energy_pj"] = sum(energy.values(), ZERO)
     out["buffer_required_bytes.GLB"] = sympy.Max(*[p.fixed_bytes for p in phases]) if len(phases) > 1 else phases[0].fixed_bytes
-    out["buffer_held_bytes.GLB"] = sympy.Max(*[sympy.Min(p.occupancy_bytes, arch.buffer.capacity_bytes + 0 * p.occupancy_bytes) for p in phases])
     out["spill_fraction"] = sympy.Max(*[p.spill_fraction for p in phases]) if len(phases) > 1 else phases[0].spill_fraction
-    out["fits"] = sympy.Max(*[p.fixed_bytes for p in phases]) - arch.buffer.capacity_bytes  # <= 0 when it fits
+    out["buffer_overflow_bytes"] = out["buffer_required_bytes.GLB"] - arch.buffer.capacity_bytes  # > 0: does not fit
     for name, a in arch.arrays.items():
         words = [p.rf_words.get(name, ZERO) for p in phases]
         out[f"rf_words.{name}"] = sympy.Max(*words) if len(words) > 1 else words[0]
@@ -663,3 +685,57 @@ def candidates(model: Model, values: dict) -> dict[sympy.Symbol, list[int]]:
             v = [t for t in (inner * 2**k for k in range(0, 41)) if t <= n and n % t == 0] or [n]
         out[s] = v
     return out
+
+
+def search_binding(pb: _PhaseBuilder) -> tuple[dict[str, list[str]], str]:
+    """Binding and schedule of one phase by compute cycles per step at the
+    default point: from the given binding (or each Einsum on the first
+    array able to run it), move one Einsum at a time to another able
+    array while that shortens the step, for each schedule allowed; keep the
+    best. Tile sizes and reuse are left to ``choose`` on the full model."""
+    from ..mapping.spec import SCHEDULES
+
+    c, arch, spec = pb.c, pb.arch, pb.spec
+    compute = pb.prepare()
+    fixed = pb.bind(compute) if spec.bind else {}
+    able = {i: [a for a in arch.arrays if pb.unsupported(c.einsums[i], arch.arrays[a]) is None] for i in compute}
+    for i in compute:
+        if not able[i]:
+            raise EinsumxError(f"no array of {arch.name} runs '{c.einsums[i].label}' ({c.einsums[i].text})", c.einsums[i].origin)
+    steps = pb.ctx.value(pb.steps) if not pb.tile_syms else None
+    cost = {}
+    for i in compute:
+        for a in able[i]:
+            expr = pb.busy(i, a)[5]
+            if pb.tile_syms:  # tiles not chosen yet: judge at the smallest candidate
+                expr = expr.xreplace({s: 256 for s in pb.tile_syms.values()})
+            cost[i, a] = sympy.Float(pb.ctx.value(expr) / (steps or 1))
+    intra, carried, tails = pb.step_graph(compute)
+    kinds = SCHEDULES if spec.schedule == "auto" else (spec.schedule,)
+    best = None
+    for kind in kinds:
+        binding = {i: fixed.get(i, able[i][0]) for i in compute}
+
+        def step(b):
+            return float(build_schedule(kind, compute, b, {i: cost[i, b[i]] for i in compute}, intra, carried, tails).step_cycles)
+
+        current = step(binding)
+        improved = spec.bind is None
+        while improved:
+            improved = False
+            for i in compute:
+                for a in able[i]:
+                    if a == binding[i]:
+                        continue
+                    trial = dict(binding)
+                    trial[i] = a
+                    t = step(trial)
+                    if t < current * (1 - 1e-9):
+                        binding, current, improved = trial, t, True
+        if best is None or current < best[0] * (1 - 1e-9):
+            best = (current, kind, binding)
+    _, kind, binding = best
+    bind: dict[str, list[str]] = {}
+    for i in compute:
+        bind.setdefault(binding[i], []).append(Text(c.einsums[i].label, c.einsums[i].origin))
+    return bind, kind
