@@ -152,14 +152,14 @@ def _phase(node: Node, i: int) -> PhaseSpec:
         bind = None
     elif "bind" in entries:
         for array, n in expect_mapping(entries["bind"], "bind").items():
-            bind[array] = _names(n, f"bind: {array}")
+            bind[Text(array, entries["bind"].key_origins[array])] = _names(n, f"bind: {array}")
     spatial = {}
     if "spatial" in entries:
         for array, n in expect_mapping(entries["spatial"], "spatial").items():
             axes = {}
             for axis, m in expect_mapping(n, f"spatial: {array}").items():
-                axes[axis] = _names(m, f"spatial: {array}.{axis}")
-            spatial[array] = axes
+                axes[Text(axis, n.key_origins[axis])] = _names(m, f"spatial: {array}.{axis}")
+            spatial[Text(array, entries["spatial"].key_origins[array])] = axes
     loops = []
     if "loops" in entries:
         for n in expect_list(entries["loops"], "loops"):

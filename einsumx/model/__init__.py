@@ -213,9 +213,10 @@ def _does_not_fit(model: Model, values, raw) -> str:
 
 
 def _num(expr, model: Model, values) -> float:
-    from .build import rank_sizes
+    from .build import overridden_ranks, rank_sizes
 
-    e = sympy.sympify(expr).xreplace(rank_sizes(model.cascade)).xreplace(values)
+    sizes = rank_sizes(model.cascade, overridden_ranks(model.cascade, values))
+    e = sympy.sympify(expr).xreplace(sizes).xreplace(values)
     return float(e)
 
 

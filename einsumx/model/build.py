@@ -121,12 +121,15 @@ class Model:
     tile_info: dict[sympy.Symbol, tuple[sympy.Expr, int]] = field(default_factory=dict)
 
 
-def rank_sizes(cascade: Cascade) -> dict[sympy.Symbol, sympy.Expr]:
-    """Each rank's symbol -> its size in the workload's parameters."""
+def rank_sizes(cascade: Cascade, keep: frozenset[str] = frozenset()) -> dict[sympy.Symbol, sympy.Expr]:
+    """Each rank's symbol -> its size in the workload's parameters; the
+    ranks in ``keep`` (set directly, ``--set M=2048``) stay symbols."""
     out: dict[sympy.Symbol, sympy.Expr] = {}
 
     def size(name: str) -> sympy.Expr:
         r = cascade.ranks[name]
+        if name in keep:
+            out[r.symbol] = r.symbol
         if r.symbol not in out:
             out[r.symbol] = to_sympy(r.size, lambda n: size(n.id) if n.id in cascade.ranks else param_symbol(n.id))
         return out[r.symbol]
@@ -134,6 +137,22 @@ def rank_sizes(cascade: Cascade) -> dict[sympy.Symbol, sympy.Expr]:
     for name in cascade.ranks:
         size(name)
     return out
+
+
+def overridden_ranks(cascade: Cascade, values: dict) -> frozenset[str]:
+    """Ranks whose value in ``values`` is not what their size expression
+    gives from the parameters: they were set directly."""
+    sizes = rank_sizes(cascade)
+    out = set()
+    for name, r in cascade.ranks.items():
+        if r.symbol in values:
+            expected = sympy.sympify(sympy.sympify(sizes[r.symbol]).xreplace(values))
+            try:
+                if expected.is_number and abs(float(expected) - float(values[r.symbol])) > 1e-9:
+                    out.add(name)
+            except TypeError:  # an array of values: not a one-point override
+                pass
+    return frozenset(out)
 
 
 def is_view(cascade: Cascade, e: Einsum) -> bool:
@@ -345,15 +364,17 @@ class _PhaseBuilder:
             by_label.setdefault(c.einsums[i].label, i)
             by_label.setdefault(c.einsums[i].output.tensor, i)
         out: dict[int, str] = {}
+        where = {}
         for array, labels in (spec.bind or {}).items():
             if array not in arch.arrays:
                 raise EinsumxError(f"bind: unknown array '{array}' (arrays of {arch.name}: {', '.join(arch.arrays)})",
-                                   spec.key_origins.get("bind"))
+                                   getattr(array, "origin", spec.key_origins.get("bind")))
             for lab in labels:
                 if lab not in by_label:
                     known = ", ".join(c.einsums[i].label for i in compute)
                     raise EinsumxError(f"bind: '{lab}' is not an Einsum of phase '{spec.name}' (it has: {known})", lab.origin)
                 out[by_label[lab]] = array
+                where[by_label[lab]] = lab.origin
         for i in compute:
             if i not in out:  # unbound: the first array that runs all its operators
                 e = c.einsums[i]
@@ -364,7 +385,8 @@ class _PhaseBuilder:
             missing = self.unsupported(c.einsums[i], arch.arrays[out[i]])
             if missing:
                 raise EinsumxError(f"array '{out[i]}' of {arch.name} cannot run '{missing}', which "
-                                   f"'{c.einsums[i].label}' needs ({c.einsums[i].text})", spec.key_origins.get("bind") or spec.origin)
+                                   f"'{c.einsums[i].label}' needs ({c.einsums[i].text})",
+                                   where.get(i) or spec.key_origins.get("bind") or spec.origin)
         return out
 
     @staticmethod
@@ -384,7 +406,7 @@ class _PhaseBuilder:
         for axis in wanted:
             if axis not in a.axes:
                 raise EinsumxError(f"spatial: array '{array}' has no axis '{axis}' (axes: {', '.join(a.axes)})",
-                                   self.spec.key_origins.get("spatial"))
+                                   getattr(axis, "origin", self.spec.key_origins.get("spatial")))
         out = {}
         for axis in a.axes:
             if axis in wanted:
@@ -433,7 +455,7 @@ class _PhaseBuilder:
                 for axis, var in spatial.items():
                     if not self.indexes(c.var_ranks[var], acc.tensor):
                         t_ext = self.step_extent[c.var_ranks[var]]
-                        bcast *= sympy.Min(t_ext, a.axes[axis])
+                        bcast *= t_ext / sympy.ceiling(t_ext / a.axes[axis])  # PEs a word feeds, on average
                 words = points / bcast
             accesses.append((t, level, "read", words))
         accesses.append((e.output.tensor, self.levels[e.output.tensor], "write", output_points(c, e)))
@@ -453,6 +475,8 @@ class _PhaseBuilder:
                     intra.add((ed.producer, ed.consumer))
                     consumers[ed.producer].add(ed.consumer)
         tails = set()
+        if not self.loop_ranks:  # one step: no next step to overlap with
+            return intra, carried, tails
         for i in compute:
             e = c.einsums[i]
             per_step = inner is not None and any(c.var_ranks[v] in c.family(inner) or inner in c.family(c.var_ranks[v]) for v in e.iter_vars)
@@ -557,7 +581,7 @@ class _Context:
         self.arch = arch
         self.mapping = mapping
         self.defaults = defaults
-        self.sizes = rank_sizes(cascade)
+        self.sizes = rank_sizes(cascade, overridden_ranks(cascade, defaults))
         self.choices: dict[sympy.Symbol, list[int] | None] = {}
         self.tile_info: dict[sympy.Symbol, tuple[sympy.Expr, int]] = {}
         """tile symbol -> (extent it divides, the tile inside it)"""
