@@ -20,7 +20,7 @@ from .arch import ROOT, load_architecture
 from .errors import EinsumxError, Origin
 from .ir.build import load_workload
 from .ir.values import parse_overrides
-from .lang.yamlsrc import expect_keys, expect_list, expect_mapping, load_yaml
+from .lang.yamlsrc import expect_keys, expect_list, expect_mapping, load_yaml, read_source
 from .mapping.spec import load_mapping
 from .model import choose, compile_model, default_values
 from .model.build import build_model
@@ -63,11 +63,7 @@ def find_study(name_or_path: str) -> Path:
 
 def load_study(name_or_path: str) -> Study:
     path = find_study(name_or_path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise EinsumxError(f"cannot read study: {exc.strerror}", Origin(str(path))) from None
-    root, _ = load_yaml(text, str(path), what="study file")
+    root, _ = load_yaml(read_source(path, "study"), str(path), what="study file")
     top = expect_mapping(root, "the study")
     expect_keys(root, STUDY_KEYS, "study")
     base = path.parent.parent  # paths are relative to architectures/

@@ -27,7 +27,7 @@ import sympy
 
 from ..errors import EinsumxError, Origin
 from ..ir.operators import COST_CLASSES
-from ..lang.yamlsrc import Node, expect_keys, expect_mapping, load_yaml
+from ..lang.yamlsrc import Node, expect_keys, expect_mapping, load_yaml, read_source
 
 ROOT = Path(__file__).resolve().parents[2]
 """The project root (architectures/ and workloads/ live there)."""
@@ -186,11 +186,7 @@ def find_architecture(name_or_path: str) -> Path:
 def load_architecture(path: str | Path) -> Architecture:
     """Read and check an architecture template."""
     path = find_architecture(str(path))
-    try:
-        text = Path(path).read_text()
-    except OSError as exc:
-        raise EinsumxError(f"cannot read architecture: {exc.strerror}", Origin(str(path))) from None
-    return parse_architecture(text, str(path))
+    return parse_architecture(read_source(path, "architecture"), str(path))
 
 
 def parse_architecture(text: str, file: str = "<architecture>") -> Architecture:

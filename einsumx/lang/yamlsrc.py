@@ -128,6 +128,16 @@ def _convert(node: yaml.Node, src: SourceFile, loader: yaml.SafeLoader) -> Node:
     return Node(value, origin, style=node.style)
 
 
+def read_source(path, what: str) -> str:
+    """The text of a user's file, or one error naming it (``what``: 'workload', 'architecture', ...)."""
+    from pathlib import Path
+
+    try:
+        return Path(path).read_text()
+    except OSError as exc:
+        raise EinsumxError(f"cannot read {what}: {exc.strerror}", Origin(str(path))) from None
+
+
 # -- structure checks shared by every YAML format (workloads, architectures, mappings)
 
 def expect_mapping(node: Node, what: str) -> dict[str, Node]:

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import EinsumxError, Origin
-from ..lang.yamlsrc import Node, Text, expect_keys, expect_list, expect_mapping, load_yaml
+from ..lang.yamlsrc import Node, Text, expect_keys, expect_list, expect_mapping, load_yaml, read_source
 
 TOP_KEYS = {
     "name": "the mapping's name",
@@ -94,11 +94,7 @@ class MappingSpec:
 
 
 def load_mapping(path: str | Path) -> MappingSpec:
-    try:
-        text = Path(path).read_text()
-    except OSError as exc:
-        raise EinsumxError(f"cannot read mapping: {exc.strerror}", Origin(str(path))) from None
-    return parse_mapping(text, str(path))
+    return parse_mapping(read_source(path, "mapping"), str(path))
 
 
 def parse_mapping(text: str, file: str = "<mapping>") -> MappingSpec:

@@ -202,8 +202,7 @@ def _fmt_bytes(n: float) -> str:
 
 def _does_not_fit(model: Model, values, raw) -> str:
     """'BK+BV+Q tiles need 17.2 MiB > 16 MiB global buffer' for the worst phase."""
-    cap = model.arch.value(model.arch.buffer.capacity_bytes) if not values else float(
-        sympy.sympify(model.arch.buffer.capacity_bytes).xreplace(values))
+    cap = _num(model.arch.buffer.capacity_bytes, model, values)
     worst = max(model.phases, key=lambda p: _num(p.fixed_bytes, model, values))
     held = {k: _num(v, model, values) for k, v in worst.occupancy.items()}
     names = [k for k, v in sorted(held.items(), key=lambda kv: -kv[1]) if v > 0]
@@ -263,6 +262,7 @@ def _results(model: Model, values, raw) -> dict[str, Any]:
             "name": p.spec.name,
             "schedule": p.schedule.describe(label),
             "steps": _num(p.steps, model, values),
+            "steps_in_flight": p.schedule.depth,
             "compute_cycles": _num(p.compute_cycles, model, values),
             "memory_cycles": _num(p.memory_cycles, model, values),
             "latency_cycles": _num(p.latency_cycles, model, values),

@@ -258,7 +258,6 @@ class _PhaseBuilder:
         array_of = self.bind(compute)
         self.array_of = array_of
         produced = {c.einsums[i].output.tensor for i in compute}
-        read_here = {self.alias(a.tensor) for i in compute for a in c.einsums[i].inputs}
         later = set(self.ctx.read_after(self.k)) | set(c.outputs)
         # where each tensor lives: a PE's registers if one array makes and uses it
         users: dict[str, set[str]] = {}
@@ -592,7 +591,7 @@ class _Context:
         return self.cascade.ranks[rank].symbol
 
     def value(self, expr) -> float:
-        e = sympy.sympify(expr).xreplace(self.sizes).xreplace(self.sizes).xreplace(self.defaults)
+        e = sympy.sympify(expr).xreplace(self.sizes).xreplace(self.defaults)
         return float(e)
 
     def read_after(self, k: int) -> list[str]:
@@ -648,6 +647,7 @@ def build_model(cascade: Cascade, arch: Architecture, mapping: MappingSpec, defa
     Phases with ``bind: auto`` or ``schedule: auto`` get them from
     ``search_binding`` first."""
     groups = phase_groups(cascade, mapping)
+    mapping = replace(mapping, phases=list(mapping.phases))  # the searched binding is this model's, not the file's
     ctx = _Context(cascade, arch, mapping, defaults, groups)
     for k, (ph, g) in enumerate(zip(mapping.phases, groups)):
         if ph.bind is None or ph.schedule == "auto":
@@ -692,7 +692,7 @@ def build_model(cascade: Cascade, arch: Architecture, mapping: MappingSpec, defa
             out[f"einsum.{x.label}.cycles"] = x.cycles
             out[f"einsum.{x.label}.energy_pj"] = x.energy_pj
     sizes = ctx.sizes
-    resolved = {k: sympy.sympify(v).xreplace(sizes).xreplace(sizes).xreplace(sizes) for k, v in out.items()}
+    resolved = {k: sympy.sympify(v).xreplace(sizes) for k, v in out.items()}
     tile_info = {s: (sympy.sympify(x).xreplace(sizes), inner) for s, (x, inner) in ctx.tile_info.items()}
     return Model(cascade, arch, mapping, phases, resolved, defaults, dict(ctx.choices), tile_info)
 

@@ -12,7 +12,6 @@ def _g(x: float) -> str:
 
 def render_evaluation(ev) -> str:
     r = ev.results
-    m = ev.model
     lines = [
         f"{r['workload']} on {r['architecture']} (mapping: {r['mapping']})",
         "",
@@ -29,7 +28,7 @@ def render_evaluation(ev) -> str:
         + "; ".join(f"{k} = {v}" for k, v in r["choices"].items()) if r["choices"] else "mapper's choices: none to make",
     ]
     for p in r["phases"]:
-        lines += ["", f"phase '{p['name']}': {_g(p['steps'])} steps; stages per step: {p['schedule']}",
+        lines += ["", f"phase '{p['name']}': {_g(p['steps'])} steps, {p['steps_in_flight']} in flight; stages per step: {p['schedule']}",
                   f"  compute {_g(p['compute_cycles'])} cycles, memory {_g(p['memory_cycles'])} cycles"]
         if p["views"]:
             lines.append("  views (no work): " + ", ".join(f"{a} = {b}" for a, b in p["views"].items()))
