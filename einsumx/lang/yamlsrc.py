@@ -36,6 +36,8 @@ class Node:
     style: str | None = None
     """The scalar style ('|' or '>' for block scalars, quote char, or None)."""
     key_origins: dict[str, Origin] = field(default_factory=dict)
+    tag: str | None = None
+    """A local tag (``!Component``), as Timeloop's files use them; else None."""
 
     def text(self) -> Text:
         return Text(str(self.value), self.origin)
@@ -103,6 +105,7 @@ def load_yaml(text: str, name: str, what: str = "workload file") -> tuple[Node, 
 
 def _convert(node: yaml.Node, src: SourceFile, loader: yaml.SafeLoader) -> Node:
     origin = src.origin(node.start_mark.line, node.start_mark.column)
+    tag = node.tag if node.tag.startswith("!") and not node.tag.startswith("!!") else None
     if isinstance(node, yaml.MappingNode):
         out: dict[str, Node] = {}
         key_origins: dict[str, Origin] = {}
@@ -115,9 +118,11 @@ def _convert(node: yaml.Node, src: SourceFile, loader: yaml.SafeLoader) -> Node:
                 raise EinsumxError(f"duplicate key '{key}'", key_origin)
             out[key] = _convert(value_node, src, loader)
             key_origins[key] = key_origin
-        return Node(out, origin, key_origins=key_origins)
+        return Node(out, origin, key_origins=key_origins, tag=tag)
     if isinstance(node, yaml.SequenceNode):
-        return Node([_convert(item, src, loader) for item in node.value], origin)
+        return Node([_convert(item, src, loader) for item in node.value], origin, tag=tag)
+    if tag is not None:  # a tagged scalar (``!Nothing``) keeps its text
+        return Node(Text(str(node.value), origin), origin, style=node.style, tag=tag)
     try:
         value = loader.construct_object(node, deep=True)
     except (yaml.YAMLError, ValueError, TypeError, OverflowError) as exc:

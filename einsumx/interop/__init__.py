@@ -1,0 +1,1 @@
+"""Other tools' formats: Timeloop v4 and Accelergy (``interop.timeloop``)."""
