@@ -485,3 +485,41 @@ def _access_energy(level: StorageLevel, reads: int, fills: int, updates: int) ->
     e = level.energy_pj
     return (math.ceil(reads / b) * e.get("read", 0.0) + math.ceil(fills / b) * e.get("write", 0.0)
             + math.ceil(updates / b) * e.get("update", 0.0))
+
+
+# -- from an einsumx Einsum ---------------------------------------------------
+
+def problem_from_einsum(cascade, einsum, point) -> Problem:
+    """The loop-nest ``Problem`` of one Einsum of a cascade at a point
+    (``ir.values.Point``): its iteration ranks with their sizes (in the
+    workload's rank order), one data space per tensor access, the output
+    read-write. Constant index positions (``RNV[f,M1,p]``) are a single
+    element and project on nothing; filters (``where``) are dropped, so the
+    problem is the dense box around them (``notes`` of the caller say so).
+
+    >>> from einsumx.ir.build import parse_workload                                # doctest: +SKIP
+    >>> c = parse_workload("ranks: {M: 4, K: 2}\\ntensors: {A: [K, M]}\\neinsums: Y[m] = A[k,m]\\n")  # doctest: +SKIP
+    >>> problem_from_einsum(c, c.einsums[0], evaluate_point(c)).dims                 # doctest: +SKIP
+    {'M': 4, 'K': 2}
+    """
+    var_rank = {r.var: name for name, r in cascade.ranks.items()}
+    order = list(cascade.ranks)
+    dims = sorted((var_rank[v] for v in einsum.iter_vars), key=order.index)
+    sizes = {d: point.ranks[d] for d in dims}
+    spaces = []
+    seen: dict[str, int] = {}
+    for k, access in enumerate((*einsum.inputs, einsum.output)):
+        is_output = k == len(einsum.inputs)
+        projection = []
+        names = []
+        ranks = cascade.tensors[access.tensor].ranks if access.tensor in cascade.tensors else ()
+        for pos, index in enumerate(access.indices):
+            terms = tuple((var_rank[v], point.int(c)) for v, c in index.terms if point.int(c) != 0)
+            if not terms:
+                continue
+            projection.append(terms)
+            names.append(ranks[pos] if pos < len(ranks) else terms[0][0])
+        seen[access.tensor] = seen.get(access.tensor, 0) + 1
+        name = access.tensor if seen[access.tensor] == 1 else f"{access.tensor}_{seen[access.tensor]}"
+        spaces.append(DataSpace(name, tuple(projection), is_output, tuple(names)))
+    return Problem(einsum.label, sizes, tuple(spaces))

@@ -209,7 +209,10 @@ def _walk_nodes(node: Node, instances: int, mesh_x: int, inherited: dict, out: l
             if name is None:
                 raise EinsumxError("a component needs a name", item.origin)
             cls = str(entry["class"].value) if "class" in entry else "storage"
-            out.append(_Component(name, cls, attributes, instances * mx * my * count, mesh_x * mx, item.origin))
+            # a component's mesh replicates it and everything below it
+            instances *= mx * my * count
+            mesh_x *= mx if count == 1 else count
+            out.append(_Component(name, cls, attributes, instances, mesh_x, item.origin))
         elif tag == "!Hierarchical":
             _walk_nodes(entry["nodes"], instances, mesh_x, inherited, out, top_attrs)
         else:
