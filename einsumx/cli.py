@@ -4,6 +4,8 @@
     einsumx report WORKLOAD ... [--out DIR] [--model NAME] [--set ...]
     einsumx evaluate WORKLOAD ARCH [--mapping FILE] [--set ...] [--model NAME] [--objective latency|energy|edp] [--json]
     einsumx reproduce fusemax [--json] [--out DIR]
+    einsumx import-timeloop FILE... [--json] [--out DIR]
+    einsumx export-timeloop WORKLOAD ARCH [--mapping FILE] [--set ...] --out DIR
     einsumx operators
     einsumx models
 
@@ -45,11 +47,26 @@ def _parser() -> argparse.ArgumentParser:
     point_options(ev)
     ev.add_argument("--objective", default="latency", help="what the mapper minimises: latency, energy or edp")
     ev.add_argument("--json", action="store_true", help="print one JSON object")
+    ev.add_argument("--backend", choices=("einsumx", "timeloop"), default="einsumx",
+                    help="timeloop: also run timeloop-model (if installed) on each Einsum and show its numbers")
 
     rp = sub.add_parser("reproduce", help="re-run a published study from shipped YAML files")
     rp.add_argument("study", help="a study name (fusemax) or file")
     rp.add_argument("--json", action="store_true", help="print {rows, headline} as JSON")
     rp.add_argument("--out", help="also write the figures (PNG), rows.json and rows.csv here")
+
+    it = sub.add_parser("import-timeloop", help="evaluate Timeloop/Accelergy YAML (arch, problem, mapping, ERT, ART)")
+    it.add_argument("files", nargs="+", help="Timeloop YAML files, or the expanded parsed-processed-input.yaml")
+    it.add_argument("--json", action="store_true", help="print one JSON object")
+    it.add_argument("--out", help="also write the einsumx workload, normalized Timeloop files and stats here")
+
+    et = sub.add_parser("export-timeloop", help="write each Einsum as Timeloop v4 problem, architecture and mapping")
+    et.add_argument("workload")
+    et.add_argument("architecture", help="a template name or a YAML file")
+    et.add_argument("--mapping", help="a mapping file (default: one fused phase, automatic binding)")
+    point_options(et)
+    et.add_argument("--objective", default="latency", help="what the mapper minimises: latency, energy or edp")
+    et.add_argument("--out", required=True, help="output directory (one subdirectory per Einsum)")
 
     sub.add_parser("operators", help="the operator catalogue and cost classes")
     sub.add_parser("models", help="the model presets")
@@ -93,11 +110,27 @@ def _run(args) -> int:
                       objective=args.objective)
         for w in ev.model.cascade.warnings:
             print(str(w), file=sys.stderr)
+        if args.backend == "timeloop":
+            from .interop.timeloop.cli import compare_with_timeloop
+
+            ev.results["timeloop"] = compare_with_timeloop(ev)
         if args.json:
             print(json.dumps(ev.results, indent=2))
         else:
             print(render_evaluation(ev))
+            if args.backend == "timeloop":
+                from .interop.timeloop.cli import render_comparison
+
+                print(render_comparison(ev.results["timeloop"]))
         return 0
+    if args.command == "import-timeloop":
+        from .interop.timeloop.cli import import_command
+
+        return import_command(args)
+    if args.command == "export-timeloop":
+        from .interop.timeloop.cli import export_command
+
+        return export_command(args)
     if args.command == "reproduce":
         return _reproduce(args)
     overrides = parse_overrides(args.set)

@@ -53,7 +53,7 @@ def parse_stats(text: str) -> dict:
             level = tensor = None
         if level is not None:
             m = re.match(r"^    (\w[\w ]*):$", line)
-            if m and m[1] not in ("SPECS", "STATS", "MAPPING"):
+            if m and m[1] not in ("SPECS", "STATS", "MAPPING", "Loop nest"):
                 tensor = m[1]
                 out["levels"].setdefault(level, {"tensors": {}})["tensors"][tensor] = {}
                 continue
@@ -64,7 +64,7 @@ def parse_stats(text: str) -> dict:
             if tensor is not None and key in _TENSOR_KEYS:
                 out["levels"][level]["tensors"][tensor][_TENSOR_KEYS[key]] = value
             elif key == "Computes (total)":
-                out["compute"] = {"name": level, "computes": value}
+                out.setdefault("compute", {"name": level})["computes"] = value
             elif key == "Energy (total)" and tensor is None and "compute" in out and out["compute"]["name"] == level:
                 out["compute"]["energy_pj"] = value
             elif key == "Leakage energy (total)":
