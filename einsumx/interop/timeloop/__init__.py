@@ -17,6 +17,7 @@ and that workload's Einsum is evaluated by the loop-nest model.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from ...ir.build import parse_workload
 from ...ir.cascade import Cascade
@@ -47,7 +48,7 @@ def import_timeloop(paths) -> Imported:
     48
     """
     spec = read_timeloop(paths)
-    text = workload_yaml(spec.problem, ", ".join(spec.files))
+    text = workload_yaml(spec.problem, ", ".join(Path(f).name for f in spec.files))
     cascade = parse_workload(text, f"{spec.problem.name} (imported)")
     derived = problem_from_einsum(cascade, cascade.einsums[0], evaluate_point(cascade))
     by_name = {ds.name: ds for ds in derived.data_spaces}
