@@ -40,12 +40,15 @@ def _parser() -> argparse.ArgumentParser:
     point_options(r)
     r.add_argument("--out", default="reports", help="output directory (default: reports)")
 
+    def evaluation_options(sp):
+        sp.add_argument("workload")
+        sp.add_argument("architecture", help="a template name (fusemax, flat, edge, tpu) or a YAML file")
+        sp.add_argument("--mapping", help="a mapping file (default: one fused phase, automatic binding)")
+        point_options(sp)
+        sp.add_argument("--objective", default="latency", help="what the mapper minimises: latency, energy or edp")
+
     ev = sub.add_parser("evaluate", help="latency, energy, utilization, traffic and area on an architecture")
-    ev.add_argument("workload")
-    ev.add_argument("architecture", help="a template name (fusemax, flat, edge, tpu) or a YAML file")
-    ev.add_argument("--mapping", help="a mapping file (default: one fused phase, automatic binding)")
-    point_options(ev)
-    ev.add_argument("--objective", default="latency", help="what the mapper minimises: latency, energy or edp")
+    evaluation_options(ev)
     ev.add_argument("--json", action="store_true", help="print one JSON object")
     ev.add_argument("--backend", choices=("einsumx", "timeloop"), default="einsumx",
                     help="timeloop: also run timeloop-model (if installed) on each Einsum and show its numbers")
@@ -61,11 +64,7 @@ def _parser() -> argparse.ArgumentParser:
     it.add_argument("--out", help="also write the einsumx workload, normalized Timeloop files and stats here")
 
     et = sub.add_parser("export-timeloop", help="write each Einsum as Timeloop v4 problem, architecture and mapping")
-    et.add_argument("workload")
-    et.add_argument("architecture", help="a template name or a YAML file")
-    et.add_argument("--mapping", help="a mapping file (default: one fused phase, automatic binding)")
-    point_options(et)
-    et.add_argument("--objective", default="latency", help="what the mapper minimises: latency, energy or edp")
+    evaluation_options(et)
     et.add_argument("--out", required=True, help="output directory (one subdirectory per Einsum)")
 
     sub.add_parser("operators", help="the operator catalogue and cost classes")
