@@ -29,6 +29,7 @@ import sympy
 
 from ...analysis.counts import ops_per_point
 from ...errors import EinsumxError
+from ...model.build import is_view
 from ...model.loopnest import (ComputeUnit, Hierarchy, LevelMapping, LoopNest, Problem, StorageLevel,
                                problem_from_einsum)
 
@@ -62,6 +63,15 @@ def _fit(n: int, limit: int) -> int:
 def _at_least(n: int, want: int) -> int:
     """The smallest divisor of ``n`` that is at least ``want``."""
     return min(d for d in range(1, n + 1) if n % d == 0 and d >= min(want, n))
+
+
+def _source(cascade, tensor: str) -> str:
+    """The tensor a view re-lays out (``BK`` -> ``K``): the mapper's reuse
+    choices are made for it."""
+    for w in cascade.einsums:
+        if w.output.tensor == tensor and w.inputs and is_view(cascade, w):
+            return w.inputs[0].tensor
+    return tensor
 
 
 def hierarchy_for(arch, array: str, energy_per_compute: float, compute_cls: str) -> Hierarchy:
@@ -135,8 +145,12 @@ def export_cascade(ev) -> list[ExportedEinsum]:
             factor = _at_least(size, math.ceil(size / max(int(tile), 1)))
             if factor * int(tile) != size and factor > 1:
                 notes.append(f"{rank}: {size} is not a multiple of the tile {tile}; DRAM runs {factor} tiles")
-            dram_loops.append((rank, factor))
             remaining[rank] = size // factor
+            if any(d == rank for d, _ in dram_loops):  # Timeloop: one factor per dimension per level
+                dram_loops = [(d, f * factor if d == rank else f) for d, f in dram_loops]
+                notes.append(f"the phase has two loops over {rank}: one DRAM loop of their product")
+            else:
+                dram_loops.append((rank, factor))
 
         # the PEs: each axis takes the largest factor of its rank that fits
         spatial = []
@@ -156,8 +170,8 @@ def export_cascade(ev) -> list[ExportedEinsum]:
         glb_loops = [(d, remaining[d]) for d in order]
         spatial_outer_first = list(reversed(spatial))
         output = next(ds.name for ds in problem.data_spaces if ds.read_write)
-        streamed = {ds.name for ds in problem.data_spaces
-                    if "streamed" in str(choices.get(f"{row['phase']}.reuse.{ds.name}", ""))}
+        streamed = {ds.name for acc, ds in zip(e.inputs, problem.data_spaces)
+                    if "streamed" in str(choices.get(f"{row['phase']}.reuse.{_source(cascade, acc.tensor)}", ""))}
         glb_keep = frozenset(ds.name for ds in problem.data_spaces if ds.name not in streamed) if streamed else None
         if streamed:
             notes.append(f"{', '.join(sorted(streamed))} streamed (the mapper's choice): the global buffer bypasses it")

@@ -21,17 +21,26 @@ def import_command(args) -> int:
     s = imp.stats
     out = s.as_dict()
     if not imp.spec.has_energy:
-        for key in ("energy_pj", "fj_per_compute", "level_energy_pj"):
+        for key in ("energy_pj", "fj_per_compute", "level_energy_pj", "leak_energy_pj"):
             out[key] = None
+        out["compute"]["energy_pj"] = None
+        for tensors in out["levels"].values():
+            for counts in tensors.values():
+                counts["energy_pj"] = None
         out["notes"].append("no energy table (ERT) given: energy is not computed")
     if args.out:
         d = Path(args.out)
-        write_timeloop(imp.problem, imp.spec.hierarchy, imp.spec.nest, d)
+        written = write_timeloop(imp.problem, imp.spec.hierarchy, imp.spec.nest, d)
+        # tables that were not given are not invented: a re-import says 'not computed' again
+        for path, given in zip(written[3:], (imp.spec.has_energy, imp.spec.has_area)):
+            if not given:
+                path.unlink()
+                written.remove(path)
         (d / "workload.yaml").write_text(imp.workload_text)
         (d / "stats.txt").write_text(format_stats(s))
         (d / "map.txt").write_text(format_loop_nest(s))
-        print(f"written: {d}/workload.yaml (einsumx), arch/prob/map/ERT/ART.yaml (Timeloop v4), stats.txt, map.txt",
-              file=sys.stderr)
+        names = ", ".join(p.name for p in written)
+        print(f"written in {d}: workload.yaml (einsumx), {names} (Timeloop v4), stats.txt, map.txt", file=sys.stderr)
     if args.json:
         print(json.dumps(out, indent=2))
         return 0

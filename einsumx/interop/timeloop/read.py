@@ -74,7 +74,7 @@ def read_timeloop(paths) -> TimeloopSpec:
     for key in ("architecture", "problem", "mapping"):
         if key not in sections:
             raise EinsumxError(f"no '{key}' in the Timeloop files given ({', '.join(files)})",
-                               Origin(files[0] if files else None))
+                               Origin(files[0], 1, 1) if files else Origin())
     energy = _tables(sections.get("ERT") or sections.get("ERT_summary"), "energy")
     area = _tables(sections.get("ART") or sections.get("ART_summary"), "area")
     problem = read_problem(sections["problem"])

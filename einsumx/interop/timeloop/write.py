@@ -16,7 +16,10 @@ import yaml
 from ...errors import EinsumxError
 from ...model.loopnest import Hierarchy, LoopNest, Problem
 
-TOP = "System"
+def _top(h: Hierarchy) -> str:
+    """The top container's name: the hierarchy's, made a plain identifier."""
+    name = "".join(ch if ch.isalnum() or ch == "_" else "_" for ch in h.name) or "System"
+    return name if name[0].isalpha() else f"System_{name}"
 
 
 def _dump(data) -> str:
@@ -61,7 +64,7 @@ def architecture_yaml(h: Hierarchy) -> str:
         lines.append(f"  - {tag}")
         lines.append(_indent(_dump(body), 4).rstrip("\n"))
 
-    node("!Container", {"name": TOP, "attributes": {"technology": h.technology or "unknown",
+    node("!Container", {"name": _top(h), "attributes": {"technology": h.technology or "unknown",
                                                     "global_cycle_seconds": h.cycle_seconds}})
     instances, mesh_x = 1, 1
     for k, comp in enumerate((*h.levels, h.compute)):
@@ -98,17 +101,26 @@ def mapping_yaml(problem: Problem, nest: LoopNest) -> str:
     out = []
     all_spaces = [ds.name for ds in problem.data_spaces]
     for m in nest.levels:
-        temporal = dict(m.temporal)
-        order = [d for d, _ in reversed(m.temporal)] + [d for d in problem.dims if d not in temporal]
+        # loops of factor 1 change nothing: Timeloop's one factor per dimension is about the others
+        temporal_loops = [(d, f) for d, f in m.temporal if f > 1]
+        spatial_loops = [(d, f, a) for d, f, a in m.spatial if f > 1]
+        for kind, loops in (("temporal", temporal_loops), ("spatial", spatial_loops)):
+            dims = [loop[0] for loop in loops]
+            twice = next((d for d in dims if dims.count(d) > 1), None)
+            if twice is not None:
+                raise EinsumxError(f"level {m.level} has two {kind} loops over {twice}: a Timeloop mapping gives "
+                                   "one factor per dimension per level", m.origin or nest.origin)
+        temporal = dict(temporal_loops)
+        order = [d for d, _ in reversed(temporal_loops)] + [d for d in problem.dims if d not in temporal]
         out.append({"target": m.level, "type": "temporal",
                     "factors": " ".join(f"{d}={temporal.get(d, 1)}" for d in problem.dims),
                     "permutation": _permutation(order)})
-        if m.spatial:
-            inner_first = list(reversed(m.spatial))
+        if spatial_loops:
+            inner_first = list(reversed(spatial_loops))
             xs = [d for d, _, a in inner_first if a == "X"]
             ys = [d for d, _, a in inner_first if a != "X"]
             out.append({"target": m.level, "type": "spatial",
-                        "factors": " ".join(f"{d}={f}" for d, f, _ in m.spatial),
+                        "factors": " ".join(f"{d}={f}" for d, f, _ in spatial_loops),
                         "permutation": _permutation(xs + ys), "split": len(xs)})
         if m.keep is not None:
             out.append({"target": m.level, "type": "dataspace",
@@ -122,16 +134,16 @@ def energy_yaml(h: Hierarchy) -> str:
     compute per operation."""
     tables = []
     for lv in h.levels:
-        tables.append({"name": f"{TOP}_top_level.{lv.name}[1..{lv.instances}]",
+        tables.append({"name": f"{_top(h)}_top_level.{lv.name}[1..{lv.instances}]",
                        "actions": [{"name": a, "energy": float(lv.energy_pj.get(a, 0.0))}
                                    for a in ("update", "read", "write", "leak")]})
-    tables.append({"name": f"{TOP}_top_level.{h.compute.name}[1..{h.compute.instances}]",
+    tables.append({"name": f"{_top(h)}_top_level.{h.compute.name}[1..{h.compute.instances}]",
                    "actions": [{"name": "compute", "energy": float(h.compute.energy_pj)}]})
     return _dump({"ERT": {"version": "0.4", "tables": tables}})
 
 
 def area_yaml(h: Hierarchy) -> str:
-    tables = [{"name": f"{TOP}_top_level.{c.name}[1..{c.instances}]", "area": float(c.area_um2)}
+    tables = [{"name": f"{_top(h)}_top_level.{c.name}[1..{c.instances}]", "area": float(c.area_um2)}
               for c in (*h.levels, h.compute)]
     return _dump({"ART": {"version": "0.4", "tables": tables}})
 
