@@ -457,18 +457,8 @@ def evaluate(problem: Problem, hierarchy: Hierarchy, nest: LoopNest) -> NestStat
         stats[lv.name] = LevelStats(lv.name, lv.instances, tensors, 0.0, 0,
                                     nest.levels[i].temporal, nest.levels[i].spatial)
 
-    # bandwidth: a level that cannot keep up stretches the run
-    cycles = compute_cycles
-    for lv in levels:
-        s = stats[lv.name]
-        reads = sum(t.reads for t in s.tensors.values())
-        writes = sum(t.fills + t.updates for t in s.tensors.values())
-        need = [compute_cycles]
-        for words, bw in ((reads, lv.read_bandwidth), (writes, lv.write_bandwidth), (reads + writes, lv.shared_bandwidth)):
-            if bw:
-                need.append(math.ceil(words / bw))
-        s.cycles = max(need)
-        cycles = max(cycles, s.cycles)
+    # bandwidth: a level that cannot keep up stretches the whole run
+    cycles = max([compute_cycles] + [_bandwidth_cycles(lv, stats[lv.name]) for lv in levels])
     for lv in levels:
         stats[lv.name].leak_pj = lv.energy_pj.get("leak", 0.0) * cycles * lv.instances
         stats[lv.name].cycles = cycles
@@ -477,6 +467,19 @@ def evaluate(problem: Problem, hierarchy: Hierarchy, nest: LoopNest) -> NestStat
     area = sum(lv.area_um2 * lv.instances for lv in levels) + compute.area_um2 * compute.instances
     return NestStats(problem, hierarchy, problem.computes, compute_cycles, cycles, used[n],
                      problem.computes * compute.energy_pj, stats, area, sorted(set(notes)))
+
+
+def _bandwidth_cycles(level: StorageLevel, s: LevelStats) -> int:
+    """Cycles one instance needs to move its words at the level's bandwidth
+    (0 where no bandwidth is set)."""
+    reads = sum(t.reads for t in s.tensors.values())
+    writes = sum(t.fills + t.updates for t in s.tensors.values())
+    need = [0]
+    for words, bw in ((reads, level.read_bandwidth), (writes, level.write_bandwidth),
+                      (reads + writes, level.shared_bandwidth)):
+        if bw:
+            need.append(math.ceil(words / bw))
+    return max(need)
 
 
 def _access_energy(level: StorageLevel, reads: int, fills: int, updates: int) -> float:

@@ -236,10 +236,10 @@ def _walk_subtree(node: Node, instances: int, mesh_x: int, inherited: dict, out:
             cattrs = dict(keep)
             cattrs.update(_attributes(comp))
             mx, my = _mesh(comp, cattrs)
-            per = ccount if ccount > 1 else mx * my
+            per = ccount if ccount > 1 else mx * my  # copies within this subtree
+            along_x = mx if mx > 1 else per           # without meshX, a range lies along X
             cls = str(comp["class"].value) if "class" in comp else "storage"
-            out.append(_Component(cname, cls, cattrs, inner * per, mesh_x * (mx if ccount > 1 or mx > 1 else 1),
-                                  local.origin))
+            out.append(_Component(cname, cls, cattrs, inner * per, mesh_x * along_x, local.origin))
         if "subtree" in entry:
             _walk_subtree(entry["subtree"], inner, mesh_x * count, keep, out, top_attrs)
 
