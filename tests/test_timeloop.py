@@ -567,6 +567,13 @@ BAD = [
      "the energy table has no entry for Buffer", ("arch.yaml", 11)),
     ("YAML syntax error", "map.yaml", "factors: R=3 P=1", "factors: R=3: P=1",
      "invalid YAML: mapping values are not allowed here", 8),
+    # attributes are reported at their component
+    ("attribute not a number", "arch.yaml", "{depth: 64,", "{depth: lots,",
+     "'depth: lots' must be an integer", ("arch.yaml", 14)),
+    ("cycle time not a number", "arch.yaml", "global_cycle_seconds: 1e-9", "global_cycle_seconds: soon",
+     "'global_cycle_seconds: soon' must be a number", ("arch.yaml", 2)),
+    ("data space without a projection", "prob.yaml", "    - name: Weights\n      projection:\n      - [ [R] ]\n",
+     "    - name: Weights\n", "data space Weights needs 'projection'", ("prob.yaml", 7)),
 ]
 
 

@@ -8,6 +8,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from ...errors import EinsumxError
 from ...model.loopnest import evaluate as evaluate_nest
 from . import import_timeloop
 from .cascade import export_cascade
@@ -59,8 +60,8 @@ def _exported(ev, out: Path) -> list[dict]:
         row = {"einsum": x.label, "dir": str(d), "notes": x.notes}
         try:
             s = evaluate_nest(x.problem, x.hierarchy, x.nest)
-        except Exception as err:  # a nest the loop-nest model rejects (a tile too large): say why
-            row["error"] = getattr(err, "message", str(err))
+        except EinsumxError as err:  # a nest the loop-nest model rejects (a tile too large): say why
+            row["error"] = err.message
         else:
             (d / "einsumx-stats.txt").write_text(format_stats(s))
             (d / "einsumx-map.txt").write_text(format_loop_nest(s))

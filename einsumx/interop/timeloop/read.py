@@ -99,7 +99,7 @@ def read_problem(node: Node) -> Problem:
     coefficients: dict[str, int] = {}
     for c in expect_list(shape["coefficients"], "coefficients") if "coefficients" in shape else []:
         entry = expect_mapping(c, "a coefficient")
-        cname = _name(entry["name"], "a coefficient name")
+        cname = _name(_need(entry, "name", c, "a coefficient"), "a coefficient name")
         coefficients[cname] = _int(entry["default"], f"coefficient {cname}") if "default" in entry else 1
     for key, value in instance.items():
         if key in coefficients:
@@ -118,9 +118,9 @@ def read_problem(node: Node) -> Problem:
     spaces = []
     for ds_node in expect_list(shape["data_spaces"], "data_spaces") if "data_spaces" in shape else []:
         ds = expect_mapping(ds_node, "a data space")
-        ds_name = _name(ds["name"], "a data space name")
+        ds_name = _name(_need(ds, "name", ds_node, "a data space"), "a data space name")
         projection = []
-        for axis in expect_list(ds["projection"], f"{ds_name}.projection"):
+        for axis in expect_list(_need(ds, "projection", ds_node, f"data space {ds_name}"), f"{ds_name}.projection"):
             terms = []
             for term in expect_list(axis, f"{ds_name}.projection"):
                 parts = term.value if isinstance(term.value, list) else [term]
@@ -163,6 +163,11 @@ class _Component:
     instances: int
     mesh_x: int
     origin: Origin
+    attribute_origins: dict = field(default_factory=dict)
+
+    def at(self, key: str) -> Origin:
+        """Where attribute ``key`` is written (the component if inherited)."""
+        return self.attribute_origins.get(key, self.origin)
 
 
 def read_architecture(node: Node, energy: dict | None, area: dict | None) -> Hierarchy:
@@ -178,7 +183,7 @@ def read_architecture(node: Node, energy: dict | None, area: dict | None) -> Hie
     if len(components) < 2:
         raise EinsumxError("the architecture needs at least one storage level above a compute unit", node.origin)
     *storage, leaf = components
-    cycle = float(attrs.get("global_cycle_seconds", 1e-9))
+    cycle = _number(attrs.get("global_cycle_seconds", 1e-9), "global_cycle_seconds", node.origin, float)
     levels = tuple(_storage(c, energy, area) for c in storage)
     seen = set()
     for c in components:
@@ -187,7 +192,7 @@ def read_architecture(node: Node, energy: dict | None, area: dict | None) -> Hie
         seen.add(c.name)
     compute_energy = _lookup(energy, leaf, "compute") if energy is not None else 0.0
     compute = ComputeUnit(leaf.name, leaf.cls, leaf.instances, leaf.mesh_x, compute_energy,
-                          _area(area, leaf), _word_bits(leaf.attributes, 8), _plain(leaf.attributes))
+                          _area(area, leaf), _word_bits(leaf, 8), _plain(leaf.attributes))
     return Hierarchy(str(attrs.get("name", "timeloop")), levels, compute, cycle, str(attrs.get("technology", "")))
 
 
@@ -197,7 +202,7 @@ def _walk_nodes(node: Node, instances: int, mesh_x: int, inherited: dict, out: l
         tag = item.tag or ("!Component" if "class" in entry else "!Container")
         attributes = dict(inherited)
         attributes.update(_attributes(entry))
-        mx, my = _mesh(entry, attributes)
+        mx, my = _mesh(entry, attributes, item.origin)
         if tag == "!Container":
             instances *= mx * my
             mesh_x *= mx
@@ -212,9 +217,9 @@ def _walk_nodes(node: Node, instances: int, mesh_x: int, inherited: dict, out: l
             # a component's mesh replicates it and everything below it
             instances *= mx * my * count
             mesh_x *= mx if count == 1 else count
-            out.append(_Component(name, cls, attributes, instances, mesh_x, item.origin))
+            out.append(_Component(name, cls, attributes, instances, mesh_x, item.origin, _attribute_origins(entry)))
         elif tag == "!Hierarchical":
-            _walk_nodes(entry["nodes"], instances, mesh_x, inherited, out, top_attrs)
+            _walk_nodes(_need(entry, "nodes", item, "a !Hierarchical node"), instances, mesh_x, inherited, out, top_attrs)
         else:
             raise EinsumxError(f"architecture node {tag} is not supported (einsumx reads one chain of "
                                "!Container, !Component and !Hierarchical nodes)", item.origin)
@@ -223,7 +228,7 @@ def _walk_nodes(node: Node, instances: int, mesh_x: int, inherited: dict, out: l
 def _walk_subtree(node: Node, instances: int, mesh_x: int, inherited: dict, out: list, top_attrs: dict) -> None:
     for item in expect_list(node, "architecture.subtree"):
         entry = expect_mapping(item, "an architecture subtree")
-        name, count = _instance_name(entry["name"])
+        name, count = _instance_name(_need(entry, "name", item, "a subtree"))
         attributes = dict(inherited)
         attributes.update(_attributes(entry))
         top_attrs.setdefault("name", name.removesuffix("_top_level"))
@@ -232,14 +237,15 @@ def _walk_subtree(node: Node, instances: int, mesh_x: int, inherited: dict, out:
         keep = {k: v for k, v in attributes.items() if k in ("technology", "global_cycle_seconds")}
         for local in expect_list(entry["local"], "local") if "local" in entry else []:
             comp = expect_mapping(local, "a local component")
-            cname, ccount = _instance_name(comp["name"])
+            cname, ccount = _instance_name(_need(comp, "name", local, "a local component"))
             cattrs = dict(keep)
             cattrs.update(_attributes(comp))
-            mx, my = _mesh(comp, cattrs)
+            mx, my = _mesh(comp, cattrs, local.origin)
             per = ccount if ccount > 1 else mx * my  # copies within this subtree
             along_x = mx if mx > 1 else per           # without meshX, a range lies along X
             cls = str(comp["class"].value) if "class" in comp else "storage"
-            out.append(_Component(cname, cls, cattrs, inner * per, mesh_x * along_x, local.origin))
+            out.append(_Component(cname, cls, cattrs, inner * per, mesh_x * along_x, local.origin,
+                                  _attribute_origins(comp)))
         if "subtree" in entry:
             _walk_subtree(entry["subtree"], inner, mesh_x * count, keep, out, top_attrs)
 
@@ -250,11 +256,15 @@ def _attributes(entry: dict) -> dict:
     return {k: v.value for k, v in expect_mapping(entry["attributes"], "attributes").items()}
 
 
-def _mesh(entry: dict, attributes: dict) -> tuple[int, int]:
+def _attribute_origins(entry: dict) -> dict:
+    return dict(entry["attributes"].key_origins) if "attributes" in entry else {}
+
+
+def _mesh(entry: dict, attributes: dict, origin: Origin) -> tuple[int, int]:
     spatial = {k: v.value for k, v in expect_mapping(entry["spatial"], "spatial").items()} if "spatial" in entry else {}
     mx = spatial.get("meshX", attributes.get("meshX", 1))
     my = spatial.get("meshY", attributes.get("meshY", 1))
-    return int(mx), int(my)
+    return _number(mx, "meshX", origin), _number(my, "meshY", origin)
 
 
 def _instance_name(node: Node) -> tuple[str, int]:
@@ -267,10 +277,10 @@ def _instance_name(node: Node) -> tuple[str, int]:
     return m["name"], int(m["hi"]) - int(m["lo"]) + 1
 
 
-def _word_bits(attributes: dict, default: int) -> int:
+def _word_bits(c: _Component, default: int) -> int:
     for key in ("datawidth", "word_bits", "word-bits"):
-        if key in attributes and attributes[key] is not None:
-            return int(attributes[key])
+        if c.attributes.get(key) is not None:
+            return _number(c.attributes[key], key, c.at(key))
     return default
 
 
@@ -280,22 +290,22 @@ def _plain(attributes: dict) -> dict:
 
 def _storage(c: _Component, energy: dict | None, area: dict | None) -> StorageLevel:
     a = c.attributes
-    word_bits = _word_bits(a, 8)
+    word_bits = _word_bits(c, 8)
     if "block_size" in a or "block-size" in a:
-        block = int(a.get("block_size", a.get("block-size")))
+        block = _number(a.get("block_size", a.get("block-size")), "block_size", c.at("block_size"))
     elif "width" in a:
-        block = max(1, int(a["width"]) // word_bits)
+        block = max(1, _number(a["width"], "width", c.at("width")) // word_bits)
     else:
         block = 1
     depth = a.get("depth", a.get("memory_depth"))
     if c.cls.upper() == "DRAM" or depth in (None, "inf", float("inf")):
         depth = None
     else:
-        depth = int(depth)
+        depth = _number(depth, "depth", c.at("depth"))
 
     def bw(key):
         v = a.get(key, a.get(key.replace("_", "-")))
-        return None if v in (None, "inf") else float(v)
+        return None if v in (None, "inf") else _number(v, key, c.at(key), float)
 
     energies = {act: _lookup(energy, c, act) for act in STORAGE_DEFAULT_ACTIONS} if energy is not None else {}
     return StorageLevel(c.name, c.cls, c.instances, c.mesh_x, depth, block, word_bits, energies, _area(area, c),
@@ -316,7 +326,8 @@ def _tables(node: Node | None, kind: str) -> dict | None:
     out: dict = {}
     for t in expect_list(top[key], key):
         entry = expect_mapping(t, "a table entry")
-        name, _ = _instance_name(Node(re.split(r"\.(?![^\[]*\])", str(entry["name"].value))[-1], entry["name"].origin))
+        raw = _need(entry, "name", t, "a table entry")
+        name, _ = _instance_name(Node(re.split(r"\.(?![^\[]*\])", str(raw.value))[-1], raw.origin))
         if kind == "area":
             value = entry.get("area") or entry.get("max_area") or entry.get("average_area")
             if value is None:
@@ -330,7 +341,7 @@ def _tables(node: Node | None, kind: str) -> dict | None:
                 if value is None:
                     raise EinsumxError(f"action {a['name'].value} of {name} has no energy", act.origin)
                 e = _float(value, f"energy of {name}.{a['name'].value}")
-                aname = str(a["name"].value)
+                aname = str(_need(a, "name", act, "an action").value)
                 # several argument sets for one action: take the costliest, as a bound
                 actions[aname] = max(actions.get(aname, e), e)
             out[name] = (actions, t.origin)
@@ -393,7 +404,7 @@ def read_mapping(node: Node, hierarchy: Hierarchy, problem: Problem) -> LoopNest
             if kind == "temporal":
                 slot["temporal"] = tuple(ordered)
             else:
-                split = int(entry["split"].value) if "split" in entry else len(order)
+                split = _int(entry["split"], "split") if "split" in entry else len(order)
                 inner_first = order
                 axes = {d: ("X" if k < split else "Y") for k, d in enumerate(inner_first)}
                 slot["spatial"] = tuple((d, f, axes[d]) for d, f in ordered)
@@ -489,6 +500,26 @@ def _split_dims(text: str, problem: Problem, node: Node) -> list[str]:
 
 
 # -- scalars --------------------------------------------------------------------
+
+def _need(entry: dict, key: str, node: Node, what: str) -> Node:
+    """``entry[key]``, or an error at ``node`` saying ``what`` needs it."""
+    if key not in entry:
+        raise EinsumxError(f"{what} needs '{key}'", node.origin)
+    return entry[key]
+
+
+def _number(value, key: str, origin: Origin, kind=int):
+    """An attribute's number (``datawidth: 8``), or an error naming it."""
+    try:
+        if isinstance(value, bool):
+            raise ValueError
+        out = kind(value)
+        if kind is int and out != float(value):
+            raise ValueError
+        return out
+    except (TypeError, ValueError, OverflowError):
+        raise EinsumxError(f"'{key}: {value}' must be {'an integer' if kind is int else 'a number'}", origin) from None
+
 
 def _name(node: Node, what: str) -> str:
     value = node.value
