@@ -6,6 +6,10 @@
     einsumx reproduce fusemax [--json] [--out DIR]
     einsumx import-timeloop FILE... [--json] [--out DIR]
     einsumx export-timeloop WORKLOAD ARCH [--mapping FILE] [--set ...] --out DIR
+    einsumx sweep WORKLOAD... [--arch A...] [--mapping M...] [--spec FILE] [--grid NAME=VALUES ...] [--out DIR]
+    einsumx query DIR "SQL"
+    einsumx pareto DIR [--objectives latency_s,energy_pj] [--where SQL] [--by workload] [--out FILE.csv]
+    einsumx report DIR --out REPORT_DIR        (DIR: a sweep's store)
     einsumx operators
     einsumx models
 
@@ -17,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from .errors import EinsumxError
 
@@ -35,8 +40,8 @@ def _parser() -> argparse.ArgumentParser:
     point_options(a)
     a.add_argument("--json", action="store_true", help="print one JSON object")
 
-    r = sub.add_parser("report", help="HTML and Markdown report of workloads")
-    r.add_argument("workloads", nargs="+")
+    r = sub.add_parser("report", help="HTML and Markdown report of workloads, or of a sweep's store")
+    r.add_argument("workloads", nargs="+", help="workload files, or one sweep directory (einsumx sweep --out DIR)")
     point_options(r)
     r.add_argument("--out", default="reports", help="output directory (default: reports)")
 
@@ -67,13 +72,19 @@ def _parser() -> argparse.ArgumentParser:
     evaluation_options(et)
     et.add_argument("--out", required=True, help="output directory (one subdirectory per Einsum)")
 
+    from .sweep.commands import add_commands
+
+    add_commands(sub)
+
     sub.add_parser("operators", help="the operator catalogue and cost classes")
     sub.add_parser("models", help="the model presets")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = _parser().parse_args(argv)
+    args.argv = argv
     try:
         return _run(args)
     except EinsumxError as err:
@@ -132,6 +143,19 @@ def _run(args) -> int:
         return export_command(args)
     if args.command == "reproduce":
         return _reproduce(args)
+    if args.command in ("sweep", "query", "pareto"):
+        from .sweep import commands
+
+        if args.command == "sweep":
+            return commands.sweep_command(args, args.argv)
+        return commands.query_command(args) if args.command == "query" else commands.pareto_command(args)
+    if args.command == "report" and len(args.workloads) == 1 and (Path(args.workloads[0]) / "sweep.json").exists():
+        from .report.sweep import write_sweep_report
+
+        paths = write_sweep_report(args.workloads[0], args.out, args.argv)
+        for p in paths:
+            print(f"report written: {p}")
+        return 0
     overrides = parse_overrides(args.set)
     if args.command == "analyze":
         cascade = load_workload(args.workload)

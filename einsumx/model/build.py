@@ -575,12 +575,13 @@ class _PhaseBuilder:
 
 
 class _Context:
-    def __init__(self, cascade: Cascade, arch: Architecture, mapping: MappingSpec, defaults, groups):
+    def __init__(self, cascade: Cascade, arch: Architecture, mapping: MappingSpec, defaults, groups,
+                 keep_ranks: frozenset[str] = frozenset()):
         self.cascade = cascade
         self.arch = arch
         self.mapping = mapping
         self.defaults = defaults
-        self.sizes = rank_sizes(cascade, overridden_ranks(cascade, defaults))
+        self.sizes = rank_sizes(cascade, overridden_ranks(cascade, defaults) | keep_ranks)
         self.choices: dict[sympy.Symbol, list[int] | None] = {}
         self.tile_info: dict[sympy.Symbol, tuple[sympy.Expr, int]] = {}
         """tile symbol -> (extent it divides, the tile inside it)"""
@@ -642,13 +643,16 @@ def phase_groups(cascade: Cascade, mapping: MappingSpec) -> list[list[int]]:
     return out
 
 
-def build_model(cascade: Cascade, arch: Architecture, mapping: MappingSpec, defaults: dict[sympy.Symbol, float]) -> Model:
+def build_model(cascade: Cascade, arch: Architecture, mapping: MappingSpec, defaults: dict[sympy.Symbol, float],
+                keep_ranks: frozenset[str] = frozenset()) -> Model:
     """The symbolic model; ``defaults`` holds every parameter's value.
     Phases with ``bind: auto`` or ``schedule: auto`` get them from
-    ``search_binding`` first."""
+    ``search_binding`` first. Ranks in ``keep_ranks`` (and any whose value
+    in ``defaults`` differs from its size expression) stay symbols, so a
+    sweep can give them arrays of values."""
     groups = phase_groups(cascade, mapping)
     mapping = replace(mapping, phases=list(mapping.phases))  # the searched binding is this model's, not the file's
-    ctx = _Context(cascade, arch, mapping, defaults, groups)
+    ctx = _Context(cascade, arch, mapping, defaults, groups, keep_ranks)
     for k, (ph, g) in enumerate(zip(mapping.phases, groups)):
         if ph.bind is None or ph.schedule == "auto":
             bind, schedule = search_binding(_PhaseBuilder(ctx, k, ph, g))

@@ -1,0 +1,160 @@
+"""The ``sweep``, ``query`` and ``pareto`` commands (option handling and printing)."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import EinsumxError, Origin
+
+
+def add_commands(sub) -> None:
+    s = sub.add_parser("sweep", help="evaluate workloads x architectures x grids into a Parquet store")
+    s.add_argument("workloads", nargs="*", help="workload files (or names of shipped ones)")
+    s.add_argument("--arch", nargs="+", action="extend", default=[], metavar="ARCH",
+                   help="architecture names or files (default: every shipped architecture that can run each workload)")
+    s.add_argument("--mapping", nargs="+", action="extend", default=[], metavar="FILE",
+                   help="mapping templates ('auto': one fused phase); default: the shipped templates written for each workload")
+    s.add_argument("--spec", help="a sweep file (architectures/sweeps/*.yaml); the options above replace its lists")
+    s.add_argument("--grid", action="append", default=[], metavar="NAME=VALUES",
+                   help="one parameter's values: a list (1K,4K) or a range (1K..1M*4, 1..8+1); repeat per parameter")
+    s.add_argument("--objective", help="what the mapper minimises per point: latency (default), energy or edp")
+    s.add_argument("--out", help="the store's directory (default: sweeps/NAME)")
+    s.add_argument("--workers", type=int, help="local processes (default: one per core)")
+    s.add_argument("--scheduler", metavar="ADDRESS", help="run on this Dask distributed scheduler (tcp://host:8786)")
+    s.add_argument("--chunk-points", type=int, help="design points per stored chunk (default 262144)")
+    s.add_argument("--overwrite", action="store_true", help="replace a different sweep stored in --out")
+    s.add_argument("--quiet", "-q", action="store_true", help="no progress bar; print only the summary line")
+
+    q = sub.add_parser("query", help="SQL over a sweep's store (tables: points, runs), through DuckDB")
+    q.add_argument("store", help="a sweep's --out directory")
+    q.add_argument("sql", help='for example: "SELECT workload, min(latency_s) FROM points GROUP BY ALL"')
+    q.add_argument("--format", choices=("table", "csv", "json"), default="table")
+
+    p = sub.add_parser("pareto", help="the non-dominated designs of a sweep")
+    p.add_argument("store", help="a sweep's --out directory")
+    p.add_argument("--objectives", default="latency_s,energy_pj",
+                   help="columns, each optionally :min (default) or :max (default: latency_s,energy_pj)")
+    p.add_argument("--where", help="an SQL condition on the points (feasible designs only, always)")
+    p.add_argument("--by", default="workload", help="columns to take fronts within, comma-separated, or 'none' (default: workload)")
+    p.add_argument("--out", help="write the front's rows, every column, to this CSV file")
+
+
+def sweep_command(args, argv: list[str]) -> int:
+    from . import load_spec, resolve, run_sweep
+
+    spec = load_spec(args.spec, args.workloads, args.arch, args.mapping, args.grid, args.objective, args.chunk_points)
+    quiet = args.quiet
+    sweep = resolve(spec, None if quiet else (lambda m: print(m, file=sys.stderr)))
+    for s in sweep.skipped:
+        print(f"skipped: {s['workload']} on {s['architecture']} ({s['mapping']}): {s['reason']}", file=sys.stderr)
+    out = Path(args.out or Path("sweeps") / spec.name)
+    if args.workers is not None and args.workers < 1:
+        raise EinsumxError(f"--workers must be at least 1, got {args.workers}", Origin("--workers"))
+    command = "einsumx " + shlex.join(argv)
+    if not quiet:
+        print(f"sweep {spec.name}: {sweep.points:,} design points in {len(sweep.runs)} runs -> {out}", file=sys.stderr)
+    try:
+        res = run_sweep(sweep, out, command, args.workers, args.scheduler, quiet, args.overwrite)
+    except KeyboardInterrupt:
+        from .store import stored_chunks
+
+        done = sum(r.chunk_range(k)[1] - r.chunk_range(k)[0] for r in sweep.runs for k in range(r.chunks)
+                   if (r.id, k) in stored_chunks(out))
+        print(f"\ninterrupted: {done:,} of {sweep.points:,} points stored in {out}; run the same command again to resume",
+              file=sys.stderr)
+        return 130
+    if res.computed_points == 0:
+        print(f"sweep {spec.name} is already complete: {res.points:,} points in {out} (nothing recomputed)")
+    else:
+        rate = res.computed_points / res.seconds if res.seconds else float("inf")
+        print(f"sweep {spec.name}: {res.points:,} points in {len(sweep.runs)} runs stored in {out} "
+              f"({res.computed_points:,} evaluated in {res.seconds:.1f} s, {rate:,.0f} points/s)")
+    return 0
+
+
+def query_command(args) -> int:
+    from .store import query
+
+    df = query(args.store, args.sql)
+    if args.format == "csv":
+        df.to_csv(sys.stdout, index=False)
+    elif args.format == "json":
+        print(df.to_json(orient="records", indent=1))
+    else:
+        import pandas as pd
+
+        with pd.option_context("display.max_rows", 200, "display.max_columns", 50, "display.width", 200):
+            print(df.to_string(index=False))
+    return 0
+
+
+def pareto_front(store, objectives: list[tuple[str, bool]], where: str | None = None, by: list[str] | None = None):
+    """The front's rows (every column) of the feasible points matching ``where``,
+    one front per value of the ``by`` columns."""
+    import duckdb
+
+    from ..pareto import nondominated
+    from .store import connect
+
+    con = connect(store)
+    cols = {r[0] for r in con.execute("DESCRIBE points").fetchall()}
+    for name, _ in objectives:
+        if name not in cols:
+            raise EinsumxError(f"--objectives: no column '{name}' in the store (columns: {', '.join(sorted(cols))})",
+                               Origin("--objectives"))
+    by = [b for b in (by or []) if b]
+    for b in by:
+        if b not in cols:
+            raise EinsumxError(f"--by: no column '{b}' in the store", Origin("--by"))
+    cond = "feasible" + (f" AND ({where})" if where else "")
+    select = ", ".join(['run', 'point'] + [f'"{n}"' for n, _ in objectives] + [f'"{b}"' for b in by])
+    try:
+        data = con.execute(f"SELECT {select} FROM points WHERE {cond}").fetchnumpy()
+    except duckdb.Error as exc:
+        raise EinsumxError(f"--where: {str(exc).splitlines()[0]}", Origin("--where", 1, None, where or "")) from None
+    n = len(data["run"])
+    keep = np.zeros(n, bool)
+    x = np.column_stack([np.asarray(data[name], dtype=float) for name, _ in objectives]) if n else np.empty((0, len(objectives)))
+    maximize = [m for _, m in objectives]
+    if by and n:
+        keys = np.unique(np.column_stack([np.asarray(data[b]).astype(str) for b in by]), axis=0, return_inverse=True)[1].reshape(-1)
+        for g in np.unique(keys):
+            rows = np.flatnonzero(keys == g)
+            keep[rows] = nondominated(x[rows], maximize)
+    elif n:
+        keep = nondominated(x, maximize)
+    import pandas as pd
+
+    sel = pd.DataFrame({"run": np.asarray(data["run"])[keep], "point": np.asarray(data["point"])[keep]})
+    con.register("front_keys", sel)
+    order = ", ".join([f'"{b}"' for b in by] + [f'"{name}"' + (" DESC" if m else "") for name, m in objectives])
+    return con.execute(f"SELECT p.* FROM points p JOIN front_keys USING (run, point) ORDER BY {order}").df()
+
+
+def pareto_command(args) -> int:
+    from ..pareto import parse_objectives
+    from .store import read_meta
+
+    objectives = parse_objectives(args.objectives)
+    by = [] if args.by.strip().lower() == "none" else [b.strip() for b in args.by.split(",")]
+    front = pareto_front(args.store, objectives, args.where, by)
+    meta = read_meta(args.store)
+    swept = [k.replace(".", "_") for k in meta.get("grid", {})]
+    shown = [c for c in ["workload", "architecture", "mapping"] + swept + [n for n, _ in objectives] if c in front.columns]
+    shown = list(dict.fromkeys(shown))
+    import pandas as pd
+
+    with pd.option_context("display.max_rows", 500, "display.max_columns", 30, "display.width", 220):
+        print(front[shown].to_string(index=False))
+    senses = ", ".join(f"{n} {'max' if m else 'min'}" for n, m in objectives)
+    per = "; per " + ", ".join(by) if by else ""
+    print(f"{len(front):,} Pareto designs ({senses}{per})", file=sys.stderr)
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        front.to_csv(args.out, index=False)
+        print(f"written: {args.out}", file=sys.stderr)
+    return 0

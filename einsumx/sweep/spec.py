@@ -1,0 +1,435 @@
+"""What a sweep evaluates: workloads x architectures x mapping templates x a grid.
+
+A sweep file (``architectures/sweeps/*.yaml``)::
+
+    name: default
+    workloads: [attention-1pass, mamba1-scan]      # names in workloads/ or paths
+    architectures: [fusemax, edge]                 # names or paths
+    mappings: [mappings/fusemax-attention.yaml]    # optional; 'auto' = one fused phase
+    grid:
+      seq: 1K..1M*4
+      GLB.capacity_bytes: [4 MiB, 16 MiB]
+      model: [bert, t5]
+    objective: latency                             # what the mapper minimises per point
+
+and ``einsumx sweep W.yaml ... --arch A ... --grid KEY=VALUES ...`` on the
+command line (the command line replaces the file's lists and adds or
+replaces grid keys).
+
+``resolve`` turns that into runs, one per (workload, architecture, mapping
+template), and checks everything before any work starts: every grid key
+names a parameter or rank of some workload, a number of some architecture
+or ``model``; every grid point gives whole positive rank sizes; hardware
+numbers are positive; and every architecture can run every operator its
+workloads need under its mapping. A mistake is one error naming the file,
+line and key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from .. import __version__
+from ..arch import ROOT, Architecture, find_architecture, parse_architecture
+from ..errors import EinsumxError, Origin
+from ..ir.build import load_workload
+from ..ir.cascade import Cascade
+from ..lang.yamlsrc import expect_keys, expect_list, expect_mapping, load_yaml, read_source
+from ..mapping.spec import MappingSpec, parse_mapping
+from .grid import parse_values, values_of_node
+
+SPEC_KEYS = {
+    "name": "the sweep's name",
+    "description": "one paragraph",
+    "workloads": "workload names or files",
+    "architectures": "architecture names or files",
+    "mappings": "mapping template files, or 'auto'",
+    "grid": "parameter -> values (a list or a range such as 1K..1M*4)",
+    "objective": "what the mapper minimises per point: latency, energy or edp",
+    "chunk_points": "design points per stored chunk (default 262144)",
+}
+CHUNK_POINTS = 1 << 18
+AUTO = "auto"
+AUTO_MAPPING = "name: auto\neinsums: all\n"
+
+
+@dataclass(frozen=True)
+class Input:
+    """One input file: where it came from, its text and the text's hash."""
+
+    path: str
+    text: str
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.text.encode()).hexdigest()
+
+
+@dataclass
+class GridKey:
+    name: str
+    values: list
+    origin: Origin
+
+    @property
+    def column(self) -> str:
+        return column_name(self.name)
+
+
+@dataclass
+class SweepSpec:
+    """The sweep as written (file and command line), before resolution."""
+
+    name: str
+    file: str | None
+    workloads: list[tuple[str, Origin]]
+    architectures: list[tuple[str, Origin]]
+    mappings: list[tuple[str, Origin]]
+    grid: list[GridKey]
+    objective: str = "latency"
+    chunk_points: int = CHUNK_POINTS
+    explicit_architectures: bool = True
+    description: str = ""
+
+
+@dataclass
+class Run:
+    """One (workload, architecture, mapping template) and its grid."""
+
+    id: int
+    workload: Input
+    architecture: Input
+    mapping: Input | None
+    workload_name: str
+    architecture_name: str
+    mapping_name: str
+    keys: list[GridKey]
+    objective: str
+    chunk_points: int
+    combos: np.ndarray = field(repr=False, default=None)
+    """Workload values per combination of the workload keys: (n, len(symbols))."""
+    combo_symbols: list[str] = field(default_factory=list)
+    keep_ranks: tuple[str, ...] = ()
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(len(k.values) for k in self.keys)
+
+    @property
+    def points(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64)) if self.keys else 1
+
+    @property
+    def chunks(self) -> int:
+        return -(-self.points // self.chunk_points)
+
+    def chunk_range(self, k: int) -> tuple[int, int]:
+        return k * self.chunk_points, min(self.points, (k + 1) * self.chunk_points)
+
+    def manifest(self) -> dict:
+        """The row of the ``runs`` table: inputs, hashes, grid."""
+        return {
+            "run": self.id,
+            "workload": self.workload_name,
+            "architecture": self.architecture_name,
+            "mapping": self.mapping_name,
+            "workload_file": self.workload.path,
+            "workload_sha256": self.workload.sha256,
+            "architecture_file": self.architecture.path,
+            "architecture_sha256": self.architecture.sha256,
+            "mapping_file": self.mapping.path if self.mapping else AUTO,
+            "mapping_sha256": self.mapping.sha256 if self.mapping else hashlib.sha256(AUTO_MAPPING.encode()).hexdigest(),
+            "grid": json.dumps({k.name: k.values for k in self.keys}),
+            "objective": self.objective,
+            "points": self.points,
+            "chunks": self.chunks,
+            "chunk_points": self.chunk_points,
+            "einsumx_version": __version__,
+        }
+
+
+@dataclass
+class Sweep:
+    spec: SweepSpec
+    runs: list[Run]
+    skipped: list[dict]
+    """(workload, architecture, mapping, reason) left out: the architecture cannot run the workload."""
+
+    @property
+    def points(self) -> int:
+        return sum(r.points for r in self.runs)
+
+    @property
+    def digest(self) -> str:
+        """Everything that decides the stored rows: inputs, grids, objective, chunking, version."""
+        h = hashlib.sha256()
+        for r in self.runs:
+            h.update(json.dumps(r.manifest(), sort_keys=True).encode())
+        return h.hexdigest()[:16]
+
+
+def column_name(name: str) -> str:
+    """The store's column for a parameter: dots become underscores
+    (``GLB.capacity_bytes`` -> ``GLB_capacity_bytes``)."""
+    return name.replace(".", "_").replace(" ", "_")
+
+
+# -- reading a sweep file and the command line
+
+
+def load_spec(path: str | None, workloads=(), architectures=(), mappings=(), grid=(), objective=None,
+              chunk_points=None) -> SweepSpec:
+    """The sweep file (if any) with the command line's lists and grid keys applied."""
+    spec = SweepSpec("sweep", None, [], [], [], [], explicit_architectures=False)
+    if path:
+        spec = _read_spec_file(path)
+    if workloads:
+        spec.workloads = [(w, Origin(w)) for w in workloads]
+    if architectures:
+        spec.architectures = [(a, Origin("--arch", None, None, a)) for a in architectures]
+        spec.explicit_architectures = True
+    if mappings:
+        spec.mappings = [(m, Origin("--mapping", None, None, m)) for m in mappings]
+    for item in grid:
+        key, sep, text = item.partition("=")
+        origin = Origin("--grid", 1, 1, item)
+        if not sep or not key.strip():
+            raise EinsumxError(f"--grid expects NAME=VALUES, got '{item}'", origin)
+        key = key.strip()
+        vorigin = Origin("--grid", 1, len(key) + 2, item)
+        values = [s.strip() for s in text.split(",") if s.strip()] if key == "model" else parse_values(key, text, vorigin)
+        if not values:
+            raise EinsumxError(f"{key}: empty grid (no values)", vorigin)
+        spec.grid = [g for g in spec.grid if g.name != key] + [GridKey(key, values, origin)]
+    if objective:
+        spec.objective = objective
+    if chunk_points:
+        spec.chunk_points = int(chunk_points)
+    if not spec.workloads:
+        raise EinsumxError("no workloads: name them (einsumx sweep workloads/*.yaml) or give --spec FILE", Origin("sweep"))
+    if not spec.architectures:
+        spec.architectures = [(p.stem, Origin(str(p))) for p in sorted((ROOT / "architectures").glob("*.yaml"))]
+    from ..model import OBJECTIVES
+
+    if spec.objective not in OBJECTIVES:
+        raise EinsumxError(f"unknown objective '{spec.objective}' (one of: {', '.join(OBJECTIVES)})", Origin(spec.file or "--objective"))
+    if spec.chunk_points < 1:
+        raise EinsumxError(f"chunk_points must be at least 1, got {spec.chunk_points}", Origin(spec.file or "--chunk-points"))
+    return spec
+
+
+def _read_spec_file(path: str) -> SweepSpec:
+    root, _ = load_yaml(read_source(path, "sweep file"), str(path), what="sweep file")
+    top = expect_mapping(root, "the sweep")
+    expect_keys(root, SPEC_KEYS, "sweep")
+    base = Path(path).parent
+
+    def files(key: str) -> list[tuple[str, Origin]]:
+        if key not in top:
+            return []
+        out = []
+        for n in expect_list(top[key], key):
+            v = str(n.value)
+            local = base / v
+            out.append((str(local) if local.exists() else v, n.origin))
+        return out
+
+    grid = []
+    if "grid" in top:
+        for key, node in expect_mapping(top["grid"], "grid").items():
+            grid.append(GridKey(key, values_of_node(key, node), root.value["grid"].key_origins[key]))
+    spec = SweepSpec(
+        name=str(top["name"].value) if "name" in top else Path(path).stem,
+        file=str(path),
+        workloads=files("workloads"),
+        architectures=files("architectures"),
+        mappings=files("mappings"),
+        grid=grid,
+        explicit_architectures="architectures" in top,
+        description=" ".join(str(top["description"].value).split()) if "description" in top else "",
+    )
+    if "objective" in top:
+        spec.objective = str(top["objective"].value)
+    if "chunk_points" in top:
+        v = top["chunk_points"].value
+        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+            raise EinsumxError(f"chunk_points must be a positive integer, got '{v}'", top["chunk_points"].origin)
+        spec.chunk_points = v
+    return spec
+
+
+# -- resolution and checks
+
+
+def _read(path: str, origin: Origin, what: str, shipped: Path | None = None) -> Input:
+    p = Path(path)
+    if not p.exists() and shipped is not None and (shipped / f"{path}.yaml").exists():
+        p = shipped / f"{path}.yaml"
+    try:
+        return Input(str(p), p.read_text())
+    except OSError as exc:
+        raise EinsumxError(f"cannot read {what} '{path}': {exc.strerror}", origin) from None
+
+
+def resolve(spec: SweepSpec, progress=None) -> Sweep:
+    """Runs of the sweep, every input read and every grid point checked."""
+    say = progress or (lambda msg: None)
+    workloads = []
+    for w, origin in spec.workloads:
+        inp = _read(w, origin, "workload", ROOT / "workloads")
+        workloads.append((inp, load_workload(inp.path, inp.text)))
+    archs = []
+    for a, origin in spec.architectures:
+        try:
+            path = find_architecture(a)
+        except EinsumxError as err:
+            raise EinsumxError(err.message, origin) from None
+        inp = _read(str(path), origin, "architecture")
+        archs.append((inp, parse_architecture(inp.text, inp.path)))
+    explicit_mappings = bool(spec.mappings)
+    mapping_files = spec.mappings or [(str(p), Origin(str(p))) for p in sorted((ROOT / "architectures" / "mappings").glob("*.yaml"))]
+    mappings: list[tuple[Input | None, MappingSpec]] = []
+    for m, origin in mapping_files:
+        if m == AUTO:
+            mappings.append((None, parse_mapping(AUTO_MAPPING, "<automatic mapping>")))
+            continue
+        inp = _read(m, origin, "mapping")
+        mappings.append((inp, parse_mapping(inp.text, inp.path)))
+
+    _check_keys(spec, [c for _, c in workloads], [a for _, a in archs])
+    runs, skipped = [], []
+    for w_inp, cascade in workloads:
+        for a_inp, arch in archs:
+            chosen = [(mi, ms) for mi, ms in mappings
+                      if ms.workload in (None, cascade.name) and ms.architecture in (None, arch.name)
+                      and (explicit_mappings or ms.workload == cascade.name)]
+            if not chosen:
+                chosen = [(None, parse_mapping(AUTO_MAPPING, "<automatic mapping>"))]
+            for m_inp, mspec in chosen:
+                keys = [k for k in spec.grid if _applies(k, cascade, arch)]
+                run = Run(len(runs), w_inp, a_inp, m_inp, cascade.name, arch.name, mspec.name, keys,
+                          spec.objective, spec.chunk_points)
+                say(f"checking {cascade.name} on {arch.name} with mapping {mspec.name}")
+                reason = _prepare(run, cascade, arch, mspec)
+                if reason is None:
+                    runs.append(run)
+                    continue
+                if spec.explicit_architectures:
+                    where, message = reason
+                    raise EinsumxError(f"architecture '{arch.name}' ({a_inp.path}) cannot run workload "
+                                       f"'{cascade.name}' with mapping '{mspec.name}': {message}", where)
+                skipped.append({"workload": cascade.name, "architecture": arch.name, "mapping": mspec.name,
+                                "reason": reason[1]})
+    if not runs:
+        reasons = "; ".join(f"{s['workload']} on {s['architecture']}: {s['reason']}" for s in skipped)
+        raise EinsumxError(f"nothing to sweep: no architecture can run the workloads ({reasons})", Origin(spec.file or "sweep"))
+    return Sweep(spec, runs, skipped)
+
+
+def _applies(key: GridKey, cascade: Cascade, arch: Architecture) -> bool:
+    """Whether a grid key varies anything of this workload or architecture."""
+    if key.name == "model":
+        from ..presets import find_model
+
+        return any(set(find_model(str(v))[1]["params"]) & set(cascade.params) for v in key.values)
+    if key.name in cascade.params or key.name in cascade.ranks:
+        return True
+    return any(s.name == key.name for s in arch.values)
+
+
+def _check_keys(spec: SweepSpec, cascades: list[Cascade], archs: list[Architecture]) -> None:
+    """Every grid key names something; hardware numbers are positive; presets exist."""
+    from ..presets import find_model
+
+    for k in spec.grid:
+        if k.name == "model":
+            for v in k.values:
+                try:
+                    find_model(str(v))
+                except EinsumxError as err:
+                    raise EinsumxError(f"grid: model: {err.message}", k.origin) from None
+            continue
+        workload_key = any(k.name in c.params or k.name in c.ranks for c in cascades)
+        hardware = [a for a in archs if any(s.name == k.name for s in a.values)]
+        if not workload_key and not hardware:
+            params = sorted({p for c in cascades for p in list(c.params) + list(c.ranks)})
+            hw = sorted({s.name for a in archs for s in a.values})
+            raise EinsumxError(
+                f"grid: unknown parameter '{k.name}': not a parameter or rank of any workload "
+                f"({', '.join(params)}) nor a number of any architecture (e.g. {', '.join(hw[:8])}, ...)", k.origin)
+        for v in k.values:
+            if isinstance(v, str):
+                raise EinsumxError(f"grid: {k.name}: '{v}' is not a number", k.origin)
+            if v <= 0 and not k.name.endswith("_pj"):
+                raise EinsumxError(f"grid: {k.name}: {v} must be positive", k.origin)
+            if hardware and _integral(k.name) and v != int(v):
+                raise EinsumxError(f"grid: {k.name}: {v} must be a whole number", k.origin)
+
+
+def _integral(name: str) -> bool:
+    last = name.rsplit(".", 1)[-1]
+    return last in ("rows", "cols", "lanes", "words", "word_bits", "access_bits", "row_bits", "banks", "cycles")
+
+
+def _prepare(run: Run, cascade: Cascade, arch: Architecture, mspec: MappingSpec):
+    """Evaluate every combination of the run's workload keys (exact rank
+    sizes, derived parameters, presets) and build the model once at the
+    first: a reason (origin, message) when the architecture cannot run it."""
+    from ..lang.parser import parse_expression
+    from ..model import default_values
+    from ..model.build import build_model
+    from ..presets import model_overrides
+
+    wkeys = [k for k in run.keys if k.name == "model" or k.name in cascade.params or k.name in cascade.ranks]
+    if mspec.workload and mspec.workload != cascade.name:
+        return mspec.origin, f"mapping '{mspec.name}' is written for workload '{mspec.workload}'"
+    symbols: list[str] | None = None
+    rows = []
+    for combo in itertools.product(*[k.values for k in wkeys]):
+        overrides, preset = {}, None
+        for k, v in zip(wkeys, combo):
+            if k.name == "model":
+                preset = str(v)
+                continue
+            text = _text(v)
+            overrides[k.name] = (parse_expression(text, k.origin), text, k.origin)
+        try:
+            if preset:
+                overrides = {**model_overrides(preset, cascade.params), **overrides}
+            values, _ = default_values(cascade, arch, mspec, overrides, {}, None)
+        except EinsumxError as err:
+            at = ", ".join(f"{k.name}={v}" for k, v in zip(wkeys, combo))
+            origin = wkeys[0].origin if wkeys else err.origin
+            raise EinsumxError(f"grid point {at} of workload {cascade.name} ({run.workload.path}): {err}", origin) from None
+        wsyms = {s: v for s, v in values.items() if s not in arch.values}
+        if symbols is None:
+            symbols = sorted(s.name for s in wsyms)
+            first = values
+        rows.append([wsyms[next(s for s in wsyms if s.name == n)] for n in symbols])
+    run.combo_symbols = symbols or []
+    run.combos = np.asarray(rows, dtype=float)
+    run.keep_ranks = tuple(k.name for k in wkeys if k.name in cascade.ranks)
+    # hardware keys override the template's numbers at the first point too
+    for k in run.keys:
+        if k not in wkeys:
+            first[arch.symbol(k.name)] = float(k.values[0])
+    try:
+        build_model(cascade, arch, mspec, first, frozenset(run.keep_ranks))
+    except EinsumxError as err:
+        return err.origin, err.message
+    return None
+
+
+def _text(v) -> str:
+    if isinstance(v, float):
+        f = Fraction(v).limit_denominator(10**9)
+        return f"{f.numerator}/{f.denominator}" if f.denominator != 1 else str(f.numerator)
+    return str(v)
+
