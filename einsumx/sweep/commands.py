@@ -39,7 +39,8 @@ def add_commands(sub) -> None:
     p.add_argument("--objectives", default="latency_s,energy_pj",
                    help="columns, each optionally :min (default) or :max (default: latency_s,energy_pj)")
     p.add_argument("--where", help="an SQL condition on the points (feasible designs only, always)")
-    p.add_argument("--by", default="workload", help="columns to take fronts within, comma-separated, or 'none' (default: workload)")
+    p.add_argument("--by", help="columns to take fronts within, comma-separated, or 'none' (default: workload and every "
+                                "swept workload parameter, so that a front compares designs doing the same work)")
     p.add_argument("--out", help="write the front's rows, every column, to this CSV file")
 
 
@@ -48,17 +49,20 @@ def sweep_command(args, argv: list[str]) -> int:
 
     spec = load_spec(args.spec, args.workloads, args.arch, args.mapping, args.grid, args.objective, args.chunk_points)
     quiet = args.quiet
-    sweep = resolve(spec, None if quiet else (lambda m: print(m, file=sys.stderr)))
+    if args.workers is not None and args.workers < 1:
+        raise EinsumxError(f"--workers must be at least 1, got {args.workers}", Origin("--workers"))
+    import os
+
+    workers = args.workers or len(os.sched_getaffinity(0))
+    sweep = resolve(spec, None if quiet else (lambda m: print(m, file=sys.stderr)), workers)
     for s in sweep.skipped:
         print(f"skipped: {s['workload']} on {s['architecture']} ({s['mapping']}): {s['reason']}", file=sys.stderr)
     out = Path(args.out or Path("sweeps") / spec.name)
-    if args.workers is not None and args.workers < 1:
-        raise EinsumxError(f"--workers must be at least 1, got {args.workers}", Origin("--workers"))
     command = "einsumx " + shlex.join(argv)
     if not quiet:
         print(f"sweep {spec.name}: {sweep.points:,} design points in {len(sweep.runs)} runs -> {out}", file=sys.stderr)
     try:
-        res = run_sweep(sweep, out, command, args.workers, args.scheduler, quiet, args.overwrite)
+        res = run_sweep(sweep, out, command, workers, args.scheduler, quiet, args.overwrite)
     except KeyboardInterrupt:
         from .store import stored_chunks
 
@@ -140,9 +144,12 @@ def pareto_command(args) -> int:
     from .store import read_meta
 
     objectives = parse_objectives(args.objectives)
-    by = [] if args.by.strip().lower() == "none" else [b.strip() for b in args.by.split(",")]
-    front = pareto_front(args.store, objectives, args.where, by)
     meta = read_meta(args.store)
+    if args.by is None:
+        by = ["workload"] + [k.replace(".", "_") for k in meta.get("workload_keys", [])]
+    else:
+        by = [] if args.by.strip().lower() == "none" else [b.strip() for b in args.by.split(",")]
+    front = pareto_front(args.store, objectives, args.where, by)
     swept = [k.replace(".", "_") for k in meta.get("grid", {})]
     shown = [c for c in ["workload", "architecture", "mapping"] + swept + [n for n, _ in objectives] if c in front.columns]
     shown = list(dict.fromkeys(shown))

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -32,10 +32,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import sympy
 
-from ..arch import parse_architecture
-from ..ir.build import load_workload
-from ..mapping.spec import parse_mapping
-from .spec import AUTO_MAPPING, Run
+from .spec import Run
 
 DECIDE = ("cycles", "energy_pj", "buffer_overflow_bytes")
 
@@ -64,52 +61,23 @@ def choice_column(name: str) -> str:
 
 
 @dataclass
-class Evaluator:
-    run: Run
-    decide: object
-    full: object
-    names: list[str]
-    """Stored output columns, in the order of ``full``'s outputs."""
-    choices: list[tuple[sympy.Symbol, list | None, object, int]]
-    """(symbol, listed options or None, extent function, inner tile)."""
+class Prepared:
+    """What evaluating a run needs of its model, as sympy expressions
+    (picklable: built once where the sweep is checked, compiled where it runs)."""
+
+    decide: dict[str, sympy.Expr]
+    stored: dict[str, sympy.Expr]
+    choices: list[tuple[sympy.Symbol, list | None, sympy.Expr | None, int]]
+    """(symbol, listed options or None, the extent an automatic tile divides, the tile inside it)."""
     reuse_labels: dict[str, list[str]]
-    base: dict
-    """Every symbol's value at the template (hardware) and first point."""
+    base: dict[sympy.Symbol, float]
+    """Every symbol's value at the run's first grid point."""
     by_name: dict[str, sympy.Symbol]
 
 
-_CACHE: dict[str, Evaluator] = {}
-
-
-def evaluator(run: Run) -> Evaluator:
-    """The run's compiled model, built once per process."""
-    key = f"{run.id}:{run.workload.sha256}:{run.architecture.sha256}:{run.mapping.sha256 if run.mapping else 'auto'}:" \
-          f"{[(k.name, k.values) for k in run.keys]}"
-    if key not in _CACHE:
-        _CACHE[key] = _build(run)
-    return _CACHE[key]
-
-
-def _build(run: Run) -> Evaluator:
-    from ..model import compile_model
-    from ..model.build import build_model
-
-    cascade = load_workload(run.workload.path, run.workload.text)
-    arch = parse_architecture(run.architecture.text, run.architecture.path)
-    mspec = parse_mapping(run.mapping.text, run.mapping.path) if run.mapping else parse_mapping(AUTO_MAPPING, "<automatic mapping>")
-    by_name = {s.name: s for s in arch.values}
-    by_name.update({r.symbol.name: r.symbol for r in cascade.ranks.values()})
-    from ..ir.values import param_symbol
-
-    by_name.update({n: param_symbol(n) for n in cascade.params})
-    base = dict(arch.values)
-    for j, n in enumerate(run.combo_symbols):
-        base[by_name[n]] = float(run.combos[0, j])
-    for k in run.keys:
-        if k.name in by_name and by_name[k.name] in arch.values:
-            base[by_name[k.name]] = float(k.values[0])
-    model = build_model(cascade, arch, mspec, base, frozenset(run.keep_ranks))
-
+def prepare(model, base: dict, by_name: dict) -> Prepared:
+    """The outputs a sweep stores (per-component energy summed; per-action
+    and per-Einsum terms left to ``einsumx evaluate``) and the mapper's choices."""
     stored: dict[str, sympy.Expr] = {}
     components: dict[str, sympy.Expr] = {}
     for name, expr in model.outputs.items():
@@ -121,22 +89,63 @@ def _build(run: Run) -> Evaluator:
             stored[col] = expr
     for comp, expr in components.items():
         stored[f"energy_{comp}_pj"] = expr
-    decide = compile_model(replace(model, outputs={n: model.outputs[n] for n in DECIDE}))
-    full = compile_model(replace(model, outputs=stored))
     choices = []
     for s, options in model.choices.items():
         if options is None:
             extent, inner = model.tile_info[s]
-            syms = sorted(sympy.sympify(extent).free_symbols, key=lambda x: x.name)
-            fn = sympy.lambdify(syms, extent, modules="numpy")
-            choices.append((s, None, (fn, syms), int(inner)))
+            choices.append((s, None, sympy.sympify(extent), int(inner)))
         else:
             choices.append((s, list(options), None, 0))
     labels = {}
     for p in model.phases:
         for t, (sym, lab) in p.reuse.items():
             labels[choice_column(sym.name)] = list(lab)
-    return Evaluator(run, decide, full, full.names, choices, labels, base, by_name)
+    return Prepared({n: model.outputs[n] for n in DECIDE}, stored, choices, labels, dict(base), dict(by_name))
+
+
+@dataclass
+class Evaluator:
+    run: Run
+    decide: object
+    full: object
+    names: list[str]
+    """Stored output columns, in the order of ``full``'s outputs."""
+    choices: list[tuple[sympy.Symbol, list | None, object, int]]
+    """(symbol, listed options or None, (extent function, its symbols), inner tile)."""
+    base: dict
+    by_name: dict[str, sympy.Symbol]
+
+
+_CACHE: dict[str, Evaluator] = {}
+
+
+def evaluator(run: Run) -> Evaluator:
+    """The run's compiled model, compiled once per process."""
+    key = run.key
+    if key not in _CACHE:
+        _CACHE[key] = _compile(run)
+    return _CACHE[key]
+
+
+def _compile(run: Run) -> Evaluator:
+    from ..model import Compiled, _MODULES
+
+    def compiled(outputs: dict[str, sympy.Expr]) -> Compiled:
+        names = list(outputs)
+        exprs = [sympy.sympify(outputs[n]) for n in names]
+        symbols = sorted(set().union(*[e.free_symbols for e in exprs]), key=lambda x: x.name)
+        return Compiled(symbols, names, sympy.lambdify(symbols, exprs, modules=_MODULES, cse=True))
+
+    pr = run.prepared
+    full = compiled(pr.stored)
+    choices = []
+    for s, listed, extent, inner in pr.choices:
+        if listed is None:
+            syms = sorted(extent.free_symbols, key=lambda x: x.name)
+            choices.append((s, None, (sympy.lambdify(syms, extent, modules="numpy"), syms), inner))
+        else:
+            choices.append((s, listed, None, 0))
+    return Evaluator(run, compiled(pr.decide), full, full.names, choices, pr.base, pr.by_name)
 
 
 def point_values(ev: Evaluator, start: int, stop: int) -> tuple[dict, list[np.ndarray]]:

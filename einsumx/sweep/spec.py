@@ -117,6 +117,14 @@ class Run:
     """Workload values per combination of the workload keys: (n, len(symbols))."""
     combo_symbols: list[str] = field(default_factory=list)
     keep_ranks: tuple[str, ...] = ()
+    prepared: object = field(repr=False, default=None)
+    """The model's outputs and choices (engine.Prepared), built once by ``resolve``."""
+
+    @property
+    def key(self) -> str:
+        """Identifies the run's inputs and grid (the compiled-model cache key)."""
+        m = self.manifest()
+        return hashlib.sha256(json.dumps({**m, "id": self.id}, sort_keys=True).encode()).hexdigest()
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -165,6 +173,12 @@ class Sweep:
     @property
     def points(self) -> int:
         return sum(r.points for r in self.runs)
+
+    @property
+    def workload_keys(self) -> list[str]:
+        """Grid keys that change the work (workload parameters, ranks, presets), not the hardware."""
+        return [k.name for k in self.spec.grid
+                if any(k.name == "model" and k in r.keys or k.name in r.combo_symbols for r in self.runs)]
 
     @property
     def digest(self) -> str:
@@ -278,8 +292,9 @@ def _read(path: str, origin: Origin, what: str, shipped: Path | None = None) -> 
         raise EinsumxError(f"cannot read {what} '{path}': {exc.strerror}", origin) from None
 
 
-def resolve(spec: SweepSpec, progress=None) -> Sweep:
-    """Runs of the sweep, every input read and every grid point checked."""
+def resolve(spec: SweepSpec, progress=None, workers: int = 1) -> Sweep:
+    """Runs of the sweep, every input read and every grid point checked
+    (models built on ``workers`` local processes)."""
     say = progress or (lambda msg: None)
     workloads = []
     for w, origin in spec.workloads:
@@ -304,7 +319,7 @@ def resolve(spec: SweepSpec, progress=None) -> Sweep:
         mappings.append((inp, parse_mapping(inp.text, inp.path)))
 
     _check_keys(spec, [c for _, c in workloads], [a for _, a in archs])
-    runs, skipped = [], []
+    runs, skipped, candidates = [], [], []
     for w_inp, cascade in workloads:
         for a_inp, arch in archs:
             chosen = [(mi, ms) for mi, ms in mappings
@@ -314,23 +329,58 @@ def resolve(spec: SweepSpec, progress=None) -> Sweep:
                 chosen = [(None, parse_mapping(AUTO_MAPPING, "<automatic mapping>"))]
             for m_inp, mspec in chosen:
                 keys = [k for k in spec.grid if _applies(k, cascade, arch)]
-                run = Run(len(runs), w_inp, a_inp, m_inp, cascade.name, arch.name, mspec.name, keys,
-                          spec.objective, spec.chunk_points)
-                say(f"checking {cascade.name} on {arch.name} with mapping {mspec.name}")
-                reason = _prepare(run, cascade, arch, mspec)
-                if reason is None:
-                    runs.append(run)
-                    continue
-                if spec.explicit_architectures:
-                    where, message = reason
-                    raise EinsumxError(f"architecture '{arch.name}' ({a_inp.path}) cannot run workload "
-                                       f"'{cascade.name}' with mapping '{mspec.name}': {message}", where)
-                skipped.append({"workload": cascade.name, "architecture": arch.name, "mapping": mspec.name,
-                                "reason": reason[1]})
+                candidates.append(Run(len(candidates), w_inp, a_inp, m_inp, cascade.name, arch.name, mspec.name, keys,
+                                      spec.objective, spec.chunk_points))
+    for run, outcome in zip(candidates, _prepare_all(candidates, workers, say)):
+        if outcome[0] == "error":
+            raise EinsumxError(outcome[1], outcome[2])
+        if outcome[0] == "ok":
+            run.combos, run.combo_symbols, run.keep_ranks, run.prepared = outcome[1]
+            run.id = len(runs)
+            runs.append(run)
+            continue
+        where, message = outcome[1]
+        if spec.explicit_architectures:
+            raise EinsumxError(f"architecture '{run.architecture_name}' ({run.architecture.path}) cannot run workload "
+                               f"'{run.workload_name}' with mapping '{run.mapping_name}': {message}", where)
+        skipped.append({"workload": run.workload_name, "architecture": run.architecture_name, "mapping": run.mapping_name,
+                        "reason": message})
     if not runs:
         reasons = "; ".join(f"{s['workload']} on {s['architecture']}: {s['reason']}" for s in skipped)
         raise EinsumxError(f"nothing to sweep: no architecture can run the workloads ({reasons})", Origin(spec.file or "sweep"))
     return Sweep(spec, runs, skipped)
+
+
+def _prepare_all(runs: list[Run], workers: int, say) -> list[tuple]:
+    """``_prepare_one`` of every run, on ``workers`` local processes (building
+    a model is the costly part of checking a sweep)."""
+    if workers <= 1 or len(runs) <= 1:
+        out = []
+        for r in runs:
+            say(f"checking {r.workload_name} on {r.architecture_name} with mapping {r.mapping_name}")
+            out.append(_prepare_one(r))
+        return out
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    say(f"checking {len(runs)} runs on {workers} processes")
+    with ProcessPoolExecutor(min(workers, len(runs)), mp_context=multiprocessing.get_context("spawn")) as pool:
+        return list(pool.map(_prepare_one, runs))
+
+
+def _prepare_one(run: Run) -> tuple:
+    """('ok', (combos, symbols, keep_ranks, prepared)), ('unsupported', (origin, message))
+    or ('error', message, origin): plain values, so they cross process boundaries."""
+    try:
+        cascade = load_workload(run.workload.path, run.workload.text)
+        arch = parse_architecture(run.architecture.text, run.architecture.path)
+        mspec = parse_mapping(run.mapping.text, run.mapping.path) if run.mapping else parse_mapping(AUTO_MAPPING, "<automatic mapping>")
+        reason = _prepare(run, cascade, arch, mspec)
+    except EinsumxError as err:
+        return ("error", err.message, err.origin)
+    if reason is not None:
+        return ("unsupported", reason)
+    return ("ok", (run.combos, run.combo_symbols, run.keep_ranks, run.prepared))
 
 
 def _applies(key: GridKey, cascade: Cascade, arch: Architecture) -> bool:
@@ -421,9 +471,16 @@ def _prepare(run: Run, cascade: Cascade, arch: Architecture, mspec: MappingSpec)
         if k not in wkeys:
             first[arch.symbol(k.name)] = float(k.values[0])
     try:
-        build_model(cascade, arch, mspec, first, frozenset(run.keep_ranks))
+        model = build_model(cascade, arch, mspec, first, frozenset(run.keep_ranks))
     except EinsumxError as err:
         return err.origin, err.message
+    from ..ir.values import param_symbol
+    from .engine import prepare
+
+    by_name = {s.name: s for s in arch.values}
+    by_name.update({r.symbol.name: r.symbol for r in cascade.ranks.values()})
+    by_name.update({n: param_symbol(n) for n in cascade.params})
+    run.prepared = prepare(model, first, by_name)
     return None
 
 

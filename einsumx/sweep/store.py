@@ -99,6 +99,7 @@ def open_store(out: str | Path, sweep: Sweep, command: str, overwrite: bool = Fa
         "points": sweep.points,
         "runs": len(sweep.runs),
         "grid": {k.name: k.values for k in spec.grid},
+        "workload_keys": sweep.workload_keys,
         "objective": spec.objective,
         "chunk_points": spec.chunk_points,
         "skipped": sweep.skipped,
