@@ -125,9 +125,12 @@ def pareto_front(store, objectives: list[tuple[str, bool]], where: str | None = 
     x = np.column_stack([np.asarray(data[name], dtype=float) for name, _ in objectives]) if n else np.empty((0, len(objectives)))
     maximize = [m for _, m in objectives]
     if by and n:
-        keys = np.unique(np.column_stack([np.asarray(data[b]).astype(str) for b in by]), axis=0, return_inverse=True)[1].reshape(-1)
-        for g in np.unique(keys):
-            rows = np.flatnonzero(keys == g)
+        import pandas as pd
+
+        groups = pd.DataFrame({b: data[b] for b in by}).groupby(by, dropna=False, sort=False).ngroup().to_numpy()
+        order = np.argsort(groups, kind="stable")
+        bounds = np.flatnonzero(np.diff(groups[order])) + 1
+        for rows in np.split(order, bounds):
             keep[rows] = nondominated(x[rows], maximize)
     elif n:
         keep = nondominated(x, maximize)
