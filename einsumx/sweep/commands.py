@@ -55,6 +55,10 @@ def sweep_command(args, argv: list[str]) -> int:
 
     workers = args.workers or len(os.sched_getaffinity(0))
     sweep = resolve(spec, None if quiet else (lambda m: print(m, file=sys.stderr)), workers)
+    for r in sweep.runs:
+        if r.binding and not quiet and any(k.name not in r.combo_symbols for k in r.keys):
+            print(f"note: {r.workload_name} on {r.architecture_name}: mapping '{r.mapping_name}' searches its binding; "
+                  f"searched once, at the first grid point, and held over the grid: {r.binding}", file=sys.stderr)
     for s in sweep.skipped:
         print(f"skipped: {s['workload']} on {s['architecture']} ({s['mapping']}): {s['reason']}", file=sys.stderr)
     out = Path(args.out or Path("sweeps") / spec.name)

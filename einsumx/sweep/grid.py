@@ -69,16 +69,21 @@ def parse_values(key: str, text: str, origin: Origin | None = None) -> list:
 
 def _range(key: str, text: str, origin: Origin) -> list:
     lo_text, _, rest = text.partition("..")
-    m = re.match(r"^(.*?)(?:([*+])([^*+]+))?$", rest)
-    hi_text, op, step_text = m.group(1), m.group(2) or "+", m.group(3) or "1"
+    # the step operator: the last '*' or '+' that is not an exponent's sign (1e+3)
+    ops = [i for i, ch in enumerate(rest) if ch in "*+" and not (ch == "+" and i > 0 and rest[i - 1] in "eE"
+                                                                and i > 1 and rest[i - 2].isdigit())]
+    if ops:
+        hi_text, op, step_text = rest[:ops[-1]], rest[ops[-1]], rest[ops[-1] + 1:]
+    else:
+        hi_text, op, step_text = rest, "+", "1"
     lo, hi = parse_number(key, lo_text, origin), parse_number(key, hi_text, origin)
     step = Fraction(str(parse_number("step", step_text, origin)))
     if hi < lo:
         raise EinsumxError(f"{key}: empty range '{text}' (the end {hi} is below the start {lo})", origin)
     if (op == "*" and step <= 1) or (op == "+" and step <= 0):
         raise EinsumxError(f"{key}: range '{text}' never advances (step {op}{step_text.strip()})", origin)
-    out, v = [], Fraction(str(lo))
-    while v <= hi:
+    out, v, end = [], Fraction(str(lo)), Fraction(str(hi))
+    while v <= end:
         out.append(int(v) if v.denominator == 1 else float(v))
         if len(out) > MAX_VALUES:
             raise EinsumxError(f"{key}: range '{text}' has more than {MAX_VALUES:,} values", origin)

@@ -77,6 +77,8 @@ class GridKey:
     name: str
     values: list
     origin: Origin
+    error: EinsumxError | None = None
+    """A mistake in the values, reported once the key itself is known to exist."""
 
     @property
     def column(self) -> str:
@@ -117,6 +119,8 @@ class Run:
     """Workload values per combination of the workload keys: (n, len(symbols))."""
     combo_symbols: list[str] = field(default_factory=list)
     keep_ranks: tuple[str, ...] = ()
+    binding: str = ""
+    """The binding and schedule searched at the first grid point (templates with 'bind: auto'), held over the grid."""
     prepared: object = field(repr=False, default=None)
     """The model's outputs and choices (engine.Prepared), built once by ``resolve``."""
 
@@ -155,6 +159,7 @@ class Run:
             "mapping_file": self.mapping.path if self.mapping else AUTO,
             "mapping_sha256": self.mapping.sha256 if self.mapping else hashlib.sha256(AUTO_MAPPING.encode()).hexdigest(),
             "grid": json.dumps({k.name: k.values for k in self.keys}),
+            "searched_binding": self.binding,
             "objective": self.objective,
             "points": self.points,
             "chunks": self.chunks,
@@ -218,10 +223,14 @@ def load_spec(path: str | None, workloads=(), architectures=(), mappings=(), gri
             raise EinsumxError(f"--grid expects NAME=VALUES, got '{item}'", origin)
         key = key.strip()
         vorigin = Origin("--grid", 1, len(key) + 2, item)
-        values = [s.strip() for s in text.split(",") if s.strip()] if key == "model" else parse_values(key, text, vorigin)
-        if not values:
-            raise EinsumxError(f"{key}: empty grid (no values)", vorigin)
-        spec.grid = [g for g in spec.grid if g.name != key] + [GridKey(key, values, origin)]
+        error = None
+        try:
+            values = [s.strip() for s in text.split(",") if s.strip()] if key == "model" else parse_values(key, text, vorigin)
+            if not values:
+                raise EinsumxError(f"{key}: empty grid (no values)", vorigin)
+        except EinsumxError as err:
+            values, error = [], err
+        spec.grid = [g for g in spec.grid if g.name != key] + [GridKey(key, values, origin, error)]
     if objective:
         spec.objective = objective
     if chunk_points:
@@ -258,7 +267,10 @@ def _read_spec_file(path: str) -> SweepSpec:
     grid = []
     if "grid" in top:
         for key, node in expect_mapping(top["grid"], "grid").items():
-            grid.append(GridKey(key, values_of_node(key, node), root.value["grid"].key_origins[key]))
+            try:
+                grid.append(GridKey(key, values_of_node(key, node), root.value["grid"].key_origins[key]))
+            except EinsumxError as err:  # reported after the key is checked: a misspelt key is the first news
+                grid.append(GridKey(key, [], root.value["grid"].key_origins[key], err))
     spec = SweepSpec(
         name=str(top["name"].value) if "name" in top else Path(path).stem,
         file=str(path),
@@ -335,7 +347,7 @@ def resolve(spec: SweepSpec, progress=None, workers: int = 1) -> Sweep:
         if outcome[0] == "error":
             raise EinsumxError(outcome[1], outcome[2])
         if outcome[0] == "ok":
-            run.combos, run.combo_symbols, run.keep_ranks, run.prepared = outcome[1]
+            run.combos, run.combo_symbols, run.keep_ranks, run.prepared, run.binding = outcome[1]
             run.id = len(runs)
             runs.append(run)
             continue
@@ -380,7 +392,7 @@ def _prepare_one(run: Run) -> tuple:
         return ("error", err.message, err.origin)
     if reason is not None:
         return ("unsupported", reason)
-    return ("ok", (run.combos, run.combo_symbols, run.keep_ranks, run.prepared))
+    return ("ok", (run.combos, run.combo_symbols, run.keep_ranks, run.prepared, run.binding))
 
 
 def _applies(key: GridKey, cascade: Cascade, arch: Architecture) -> bool:
@@ -400,6 +412,8 @@ def _check_keys(spec: SweepSpec, cascades: list[Cascade], archs: list[Architectu
 
     for k in spec.grid:
         if k.name == "model":
+            if k.error is not None:
+                raise k.error
             for v in k.values:
                 try:
                     find_model(str(v))
@@ -414,6 +428,8 @@ def _check_keys(spec: SweepSpec, cascades: list[Cascade], archs: list[Architectu
             raise EinsumxError(
                 f"grid: unknown parameter '{k.name}': not a parameter or rank of any workload "
                 f"({', '.join(params)}) nor a number of any architecture (e.g. {', '.join(hw[:8])}, ...)", k.origin)
+        if k.error is not None:
+            raise k.error
         for v in k.values:
             if isinstance(v, str):
                 raise EinsumxError(f"grid: {k.name}: '{v}' is not a number", k.origin)
@@ -481,6 +497,9 @@ def _prepare(run: Run, cascade: Cascade, arch: Architecture, mspec: MappingSpec)
     by_name.update({r.symbol.name: r.symbol for r in cascade.ranks.values()})
     by_name.update({n: param_symbol(n) for n in cascade.params})
     run.prepared = prepare(model, first, by_name)
+    if any(ph.bind is None or ph.schedule == "auto" for ph in mspec.phases):
+        run.binding = "; ".join(f"{ph.name}: " + ", ".join(f"{a}: {' '.join(map(str, es))}" for a, es in (ph.bind or {}).items())
+                                + f" ({ph.schedule})" for ph in model.mapping.phases)
     return None
 
 
