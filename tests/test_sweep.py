@@ -373,8 +373,10 @@ def test_sweep_with_searched_binding_equals_evaluate(inputs, tmp_path):
 
 def _start_and_stop(argv: list[str], out: Path, sig: int, cwd: Path, at_least: int = 2) -> subprocess.Popen:
     """Start the sweep as a process and send ``sig`` once ``at_least`` chunk files exist."""
+    # a shell that runs the tests in the background starts them with SIGINT ignored; the sweep must see Ctrl-C
     proc = subprocess.Popen([sys.executable, "-m", "einsumx.cli", *argv], cwd=cwd,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 120
     try:
         while proc.poll() is None and time.monotonic() < deadline:
