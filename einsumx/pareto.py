@@ -143,8 +143,8 @@ def parse_objectives(text: str) -> list[tuple[str, bool]]:
         name, _, sense = item.strip().partition(":")
         sense = sense.strip().lower() or "min"
         if not name or sense not in ("min", "max"):
-            raise EinsumxError(f"--objectives: '{item.strip()}' is not COLUMN or COLUMN:min or COLUMN:max", Origin("--objectives", 1, None, text))
+            raise EinsumxError(f"'{item.strip()}' is not COLUMN or COLUMN:min or COLUMN:max", Origin("--objectives", 1, None, text))
         out.append((name.strip(), sense == "max"))
     if not out:
-        raise EinsumxError("--objectives: no objectives", Origin("--objectives"))
+        raise EinsumxError("no objectives", Origin("--objectives"))
     return out

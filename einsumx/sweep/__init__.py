@@ -41,7 +41,15 @@ def _executor(workers: int, scheduler: str | None):
         return None, None, 1
     import multiprocessing
 
-    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")), None, workers
+    return (ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_ignore_sigint),
+            None, workers)
+
+
+def _ignore_sigint() -> None:
+    """Workers leave Ctrl-C to the parent, which cancels them and says how to resume (no worker tracebacks)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def run_sweep(sweep: Sweep, out: str | Path, command: str = "", workers: int | None = None,

@@ -54,9 +54,13 @@ def sweep_command(args, argv: list[str]) -> int:
     import os
 
     workers = args.workers or len(os.sched_getaffinity(0))
-    sweep = resolve(spec, None if quiet else (lambda m: print(m, file=sys.stderr)), workers)
+    try:
+        sweep = resolve(spec, None if quiet else (lambda m: print(m, file=sys.stderr)), workers)
+    except KeyboardInterrupt:
+        print("\ninterrupted while checking the sweep: nothing stored", file=sys.stderr)
+        return 130
     for r in sweep.runs:
-        if r.binding and not quiet and any(k.name not in r.combo_symbols for k in r.keys):
+        if r.binding and not quiet and r.points > 1:
             print(f"note: {r.workload_name} on {r.architecture_name}: mapping '{r.mapping_name}' searches its binding; "
                   f"searched once, at the first grid point, and held over the grid: {r.binding}", file=sys.stderr)
     for s in sweep.skipped:
@@ -112,7 +116,7 @@ def pareto_front(store, objectives: list[tuple[str, bool]], where: str | None = 
     cols = {r[0] for r in con.execute("DESCRIBE points").fetchall()}
     for name, _ in objectives:
         if name not in cols:
-            raise EinsumxError(f"--objectives: no column '{name}' in the store (columns: {', '.join(sorted(cols))})",
+            raise EinsumxError(f"no column '{name}' in the store (columns: {', '.join(sorted(cols))})",
                                Origin("--objectives"))
     by = [b for b in (by or []) if b]
     for b in by:

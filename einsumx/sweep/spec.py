@@ -160,6 +160,7 @@ class Run:
             "mapping_sha256": self.mapping.sha256 if self.mapping else hashlib.sha256(AUTO_MAPPING.encode()).hexdigest(),
             "grid": json.dumps({k.name: k.values for k in self.keys}),
             "searched_binding": self.binding,
+            "reuse_labels": json.dumps(self.prepared.reuse_labels if self.prepared is not None else {}),
             "objective": self.objective,
             "points": self.points,
             "chunks": self.chunks,
@@ -376,7 +377,10 @@ def _prepare_all(runs: list[Run], workers: int, say) -> list[tuple]:
     from concurrent.futures import ProcessPoolExecutor
 
     say(f"checking {len(runs)} runs on {workers} processes")
-    with ProcessPoolExecutor(min(workers, len(runs)), mp_context=multiprocessing.get_context("spawn")) as pool:
+    from . import _ignore_sigint
+
+    with ProcessPoolExecutor(min(workers, len(runs)), mp_context=multiprocessing.get_context("spawn"),
+                             initializer=_ignore_sigint) as pool:
         return list(pool.map(_prepare_one, runs))
 
 

@@ -146,4 +146,4 @@ def query(out: str | Path, sql: str):
         return con.execute(sql).df()
     except duckdb.Error as exc:
         first = str(exc).strip().splitlines()
-        raise EinsumxError(f"query: {first[0] if first else exc}", Origin("query", 1, None, sql)) from None
+        raise EinsumxError(f"{first[0] if first else exc}", Origin("query", 1, None, sql)) from None
