@@ -36,6 +36,7 @@ from einsumx.cli import main
 from einsumx.pareto import PREFILTER, brute_force, nondominated
 from einsumx.sweep import load_spec, query, resolve, run_sweep
 from einsumx.sweep.grid import parse_values
+from einsumx.sweep.spec import binding_label
 
 KiB, MiB = 2**10, 2**20
 
@@ -287,7 +288,7 @@ def _evaluate_point(workload: str, arch: str, mapping: str | None, overrides: li
         return {"error": err.message}
     res = ev.results
     return {"latency_s": res["latency_s"], "energy_pj": res["energy_pj"], "area_mm2": res["area_mm2"],
-            "dram_bytes": res["dram_bytes"],
+            "dram_bytes": res["dram_bytes"], "binding": binding_label(ev.model.mapping),
             "choices": {map_column(s.name): int(ev.values[s]) for s in ev.model.choices}}
 
 
@@ -351,21 +352,26 @@ def test_sweep_numbers_equal_evaluate(inputs, tmp_path):
     assert infeasible == {"map-fusemax-attention.yaml", "map-unfused-attention.yaml"}  # were checked where they do not fit
 
 
-@pytest.mark.xfail(
-    strict=True, raises=AssertionError,
-    reason="bug: with 'bind: auto' / 'schedule: auto' the sweep searches the binding and schedule once, at the "
-           "run's first grid point, and keeps them at every point, where evaluate searches at each point "
-           "(mamba1-scan on tpu with mamba-scan.yaml, MXU.rows=8, VPU.lanes=128: sweep 2.928e-3 s, "
-           "evaluate 2.092e-3 s)")
-def test_sweep_with_searched_binding_equals_evaluate(inputs, tmp_path):
+def test_sweep_searches_the_binding_per_point_as_evaluate_does(inputs, tmp_path):
+    """mamba-scan.yaml has 'bind: auto': with a 128-lane VPU the search moves
+    work off the 8-row MXU that an 8-lane VPU keeps there. The sweep searches
+    per combination of the keys the search depends on, so both points carry
+    evaluate's binding and numbers."""
     sweep = resolve(load_spec(None, [str(inputs["mamba1-scan"])], [str(inputs["tpu"])], [str(inputs["mamba-scan"])],
-                              ["MXU.rows=8", "VPU.lanes=8,128"]))
+                              ["MXU.rows=8", "VPU.lanes=8,128", "DRAM.bandwidth_bytes_per_s=100G,400G"]))
+    (run,) = sweep.runs
+    assert [run.keys[i].name for i in run.binding_keys] == ["MXU.rows", "VPU.lanes"]  # not the bandwidth
+    assert len(run.bindings) == 2
     run_sweep(sweep, tmp_path / "s", workers=1, quiet=True)
     df = rows(tmp_path / "s")
-    assert list(df["VPU_lanes"]) == [8, 128]
-    ev = _evaluate_point(str(inputs["mamba1-scan"]), str(inputs["tpu"]), str(inputs["mamba-scan"]),
-                         ["MXU.rows=8", "VPU.lanes=128"])
-    assert df.loc[1, "latency_s"] == pytest.approx(ev["latency_s"], rel=1e-9)
+    assert list(df["VPU_lanes"]) == [8, 8, 128, 128]
+    assert df["binding"][0] == df["binding"][1] != df["binding"][2] == df["binding"][3]
+    for r in df.itertuples():
+        ev = _evaluate_point(str(inputs["mamba1-scan"]), str(inputs["tpu"]), str(inputs["mamba-scan"]),
+                             ["MXU.rows=8", f"VPU.lanes={r.VPU_lanes}", f"DRAM.bandwidth_bytes_per_s={r.DRAM_bandwidth_bytes_per_s}"])
+        assert r.binding == ev["binding"]
+        assert r.latency_s == pytest.approx(ev["latency_s"], rel=1e-9)
+        assert r.energy_pj == pytest.approx(ev["energy_pj"], rel=1e-9)
 
 
 # -- 4. resuming after a kill, Ctrl-C, stray temporary files

@@ -119,6 +119,10 @@ class Model:
     choices: dict[sympy.Symbol, list[int] | None]
     """Tile sizes and reuse choices the mapper picks among (None: automatic tile)."""
     tile_info: dict[sympy.Symbol, tuple[sympy.Expr, int]] = field(default_factory=dict)
+    search_symbols: frozenset[sympy.Symbol] = frozenset()
+    """The parameters a searched binding or schedule was judged on (empty when
+    the mapping gives them): at points that agree on these, the search
+    makes the same choice."""
 
 
 def rank_sizes(cascade: Cascade, keep: frozenset[str] = frozenset()) -> dict[sympy.Symbol, sympy.Expr]:
@@ -651,12 +655,9 @@ def build_model(cascade: Cascade, arch: Architecture, mapping: MappingSpec, defa
     in ``defaults`` differs from its size expression) stay symbols, so a
     sweep can give them arrays of values."""
     groups = phase_groups(cascade, mapping)
-    mapping = replace(mapping, phases=list(mapping.phases))  # the searched binding is this model's, not the file's
     ctx = _Context(cascade, arch, mapping, defaults, groups, keep_ranks)
-    for k, (ph, g) in enumerate(zip(mapping.phases, groups)):
-        if ph.bind is None or ph.schedule == "auto":
-            bind, schedule = search_binding(_PhaseBuilder(ctx, k, ph, g))
-            mapping.phases[k] = replace(ph, bind=bind, schedule=schedule)
+    mapping, searched = _search(ctx)
+    ctx.mapping = mapping
     ctx.choices.clear()
     ctx.tile_info.clear()
     phases = [_PhaseBuilder(ctx, k, ph, g).build() for k, (ph, g) in enumerate(zip(mapping.phases, groups))]
@@ -698,7 +699,7 @@ def build_model(cascade: Cascade, arch: Architecture, mapping: MappingSpec, defa
     sizes = ctx.sizes
     resolved = {k: sympy.sympify(v).xreplace(sizes) for k, v in out.items()}
     tile_info = {s: (sympy.sympify(x).xreplace(sizes), inner) for s, (x, inner) in ctx.tile_info.items()}
-    return Model(cascade, arch, mapping, phases, resolved, defaults, dict(ctx.choices), tile_info)
+    return Model(cascade, arch, mapping, phases, resolved, defaults, dict(ctx.choices), tile_info, frozenset(searched))
 
 
 def candidates(model: Model, values: dict) -> dict[sympy.Symbol, list[int]]:
@@ -715,12 +716,36 @@ def candidates(model: Model, values: dict) -> dict[sympy.Symbol, list[int]]:
     return out
 
 
-def search_binding(pb: _PhaseBuilder) -> tuple[dict[str, list[str]], str]:
+def searched_mapping(cascade: Cascade, arch: Architecture, mapping: MappingSpec, defaults: dict[sympy.Symbol, float],
+                     keep_ranks: frozenset[str] = frozenset()) -> tuple[MappingSpec, frozenset[sympy.Symbol]]:
+    """``mapping`` with every ``bind: auto`` / ``schedule: auto`` phase given the
+    binding and schedule ``build_model`` would search at ``defaults``, and
+    the parameters that search was judged on (a sweep searches once per
+    distinct combination of them)."""
+    ctx = _Context(cascade, arch, mapping, defaults, phase_groups(cascade, mapping), keep_ranks)
+    return _search(ctx)
+
+
+def _search(ctx: _Context) -> tuple[MappingSpec, frozenset[sympy.Symbol]]:
+    mapping = replace(ctx.mapping, phases=list(ctx.mapping.phases))  # the searched binding is this model's, not the file's
+    searched: set[sympy.Symbol] = set()
+    for k, (ph, g) in enumerate(zip(mapping.phases, ctx.groups)):
+        if ph.bind is None or ph.schedule == "auto":
+            bind, schedule, judged = search_binding(_PhaseBuilder(ctx, k, ph, g))
+            mapping.phases[k] = replace(ph, bind=bind, schedule=schedule)
+            searched |= judged
+    ctx.choices.clear()
+    ctx.tile_info.clear()
+    return mapping, frozenset(searched)
+
+
+def search_binding(pb: _PhaseBuilder) -> tuple[dict[str, list[str]], str, set[sympy.Symbol]]:
     """Binding and schedule of one phase by compute cycles per step at the
     default point: from the given binding (or each Einsum on the first
     array able to run it), move one Einsum at a time to another able
     array while that shortens the step, for each schedule allowed; keep the
-    best. Tile sizes and reuse are left to ``choose`` on the full model."""
+    best. Tile sizes and reuse are left to ``choose`` on the full model.
+    Also returns the parameters the step costs were judged on."""
     from ..mapping.spec import SCHEDULES
 
     c, arch, spec = pb.c, pb.arch, pb.spec
@@ -731,12 +756,14 @@ def search_binding(pb: _PhaseBuilder) -> tuple[dict[str, list[str]], str]:
         if not able[i]:
             raise EinsumxError(f"no array of {arch.name} runs '{c.einsums[i].label}' ({c.einsums[i].text})", c.einsums[i].origin)
     steps = pb.ctx.value(pb.steps) if not pb.tile_syms else None
+    judged = set(sympy.sympify(pb.steps).xreplace(pb.ctx.sizes).free_symbols) if steps is not None else set()
     cost = {}
     for i in compute:
         for a in able[i]:
             expr = pb.busy(i, a)[5]
             if pb.tile_syms:  # tiles not chosen yet: judge at the smallest candidate
                 expr = expr.xreplace({s: 256 for s in pb.tile_syms.values()})
+            judged |= sympy.sympify(expr).xreplace(pb.ctx.sizes).free_symbols
             cost[i, a] = sympy.Float(pb.ctx.value(expr) / (steps or 1))
     intra, carried, tails = pb.step_graph(compute)
     kinds = SCHEDULES if spec.schedule == "auto" else (spec.schedule,)
@@ -766,4 +793,4 @@ def search_binding(pb: _PhaseBuilder) -> tuple[dict[str, list[str]], str]:
     bind: dict[str, list[str]] = {}
     for i in compute:
         bind.setdefault(binding[i], []).append(Text(c.einsums[i].label, c.einsums[i].origin))
-    return bind, kind
+    return bind, kind, judged

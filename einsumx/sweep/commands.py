@@ -41,7 +41,8 @@ def add_commands(sub) -> None:
     p.add_argument("--where", help="an SQL condition on the points (feasible designs only, always)")
     p.add_argument("--by", help="columns to take fronts within, comma-separated, or 'none' (default: workload and every "
                                 "swept workload parameter, so that a front compares designs doing the same work)")
-    p.add_argument("--out", help="write the front's rows, every column, to this CSV file")
+    p.add_argument("--out", help="write the front's rows, every column, to this file (CSV, or Parquet if it ends in .parquet)")
+    p.add_argument("--limit", type=int, default=50, help="rows to print (default 50; 0: all)")
 
 
 def sweep_command(args, argv: list[str]) -> int:
@@ -60,9 +61,11 @@ def sweep_command(args, argv: list[str]) -> int:
         print("\ninterrupted while checking the sweep: nothing stored", file=sys.stderr)
         return 130
     for r in sweep.runs:
-        if r.binding and not quiet and r.points > 1:
+        if len(r.bindings) > 1 and not quiet:
+            keys = ", ".join(r.keys[i].name for i in r.binding_keys)
             print(f"note: {r.workload_name} on {r.architecture_name}: mapping '{r.mapping_name}' searches its binding; "
-                  f"searched once, at the first grid point, and held over the grid: {r.binding}", file=sys.stderr)
+                  f"{len(r.bindings)} bindings over the grid ({keys}), one per point in the 'binding' column",
+                  file=sys.stderr)
     for s in sweep.skipped:
         print(f"skipped: {s['workload']} on {s['architecture']} ({s['mapping']}): {s['reason']}", file=sys.stderr)
     out = Path(args.out or Path("sweeps") / spec.name)
@@ -104,10 +107,14 @@ def query_command(args) -> int:
     return 0
 
 
-def pareto_front(store, objectives: list[tuple[str, bool]], where: str | None = None, by: list[str] | None = None):
+def pareto_front(store, objectives: list[tuple[str, bool]], where: str | None = None, by: list[str] | None = None,
+                 arrow: bool = False):
     """The front's rows (every column) of the feasible points matching ``where``,
-    one front per value of the ``by`` columns."""
+    one front per value of the ``by`` columns (a DataFrame, or a pyarrow
+    Table with ``arrow``). Only the objectives, the point's key and its
+    group number leave DuckDB for the sort; then the front's rows, whole."""
     import duckdb
+    import pandas as pd
 
     from ..pareto import nondominated
     from .store import connect
@@ -123,9 +130,17 @@ def pareto_front(store, objectives: list[tuple[str, bool]], where: str | None = 
         if b not in cols:
             raise EinsumxError(f"--by: no column '{b}' in the store", Origin("--by"))
     cond = "feasible" + (f" AND ({where})" if where else "")
-    select = ", ".join(['run', 'point'] + [f'"{n}"' for n, _ in objectives] + [f'"{b}"' for b in by])
+    quoted = [f'"{b}"' for b in by]
+    objs = ", ".join(f'p."{n}"' for n, _ in objectives)
     try:
-        data = con.execute(f"SELECT {select} FROM points WHERE {cond}").fetchnumpy()
+        if by:  # the groups are few: number them, and join each point to its number
+            con.execute(f"CREATE TEMP TABLE fronts AS SELECT *, (row_number() OVER ()) - 1 AS front_group "
+                        f"FROM (SELECT DISTINCT {', '.join(quoted)} FROM points WHERE {cond})")
+            on = " AND ".join(f"p.{q} IS NOT DISTINCT FROM g.{q}" for q in quoted)
+            data = con.execute(f"SELECT p.run, p.point, {objs}, g.front_group FROM (SELECT * FROM points WHERE {cond}) p "
+                               f"JOIN fronts g ON {on}").fetchnumpy()
+        else:
+            data = con.execute(f"SELECT p.run, p.point, {objs} FROM points p WHERE {cond}").fetchnumpy()
     except duckdb.Error as exc:
         raise EinsumxError(f"--where: {str(exc).splitlines()[0]}", Origin("--where", 1, None, where or "")) from None
     n = len(data["run"])
@@ -133,21 +148,28 @@ def pareto_front(store, objectives: list[tuple[str, bool]], where: str | None = 
     x = np.column_stack([np.asarray(data[name], dtype=float) for name, _ in objectives]) if n else np.empty((0, len(objectives)))
     maximize = [m for _, m in objectives]
     if by and n:
-        import pandas as pd
-
-        groups = pd.DataFrame({b: data[b] for b in by}).groupby(by, dropna=False, sort=False).ngroup().to_numpy()
+        groups = np.asarray(data["front_group"])
         order = np.argsort(groups, kind="stable")
         bounds = np.flatnonzero(np.diff(groups[order])) + 1
         for rows in np.split(order, bounds):
             keep[rows] = nondominated(x[rows], maximize)
     elif n:
         keep = nondominated(x, maximize)
-    import pandas as pd
-
     sel = pd.DataFrame({"run": np.asarray(data["run"])[keep], "point": np.asarray(data["point"])[keep]})
     con.register("front_keys", sel)
-    order = ", ".join([f'"{b}"' for b in by] + [f'"{name}"' + (" DESC" if m else "") for name, m in objectives])
-    return con.execute(f"SELECT p.* FROM points p JOIN front_keys USING (run, point) ORDER BY {order}").df()
+    order = ", ".join(quoted + [f'"{name}"' + (" DESC" if m else "") for name, m in objectives] + ["run", "point"])
+    result = con.sql(f"SELECT p.* FROM points p SEMI JOIN front_keys k ON p.run = k.run AND p.point = k.point "
+                     f"ORDER BY {order}")
+    if not arrow:
+        return result.df()
+    return result.to_arrow_table() if hasattr(result, "to_arrow_table") else result.fetch_arrow_table()  # DuckDB 2 / 1
+
+
+def _plain_schema(schema):
+    """``schema`` with dictionary columns as plain strings (for CSV)."""
+    import pyarrow as pa
+
+    return pa.schema([pa.field(f.name, f.type.value_type) if pa.types.is_dictionary(f.type) else f for f in schema])
 
 
 def pareto_command(args) -> int:
@@ -160,19 +182,29 @@ def pareto_command(args) -> int:
         by = ["workload"] + [k.replace(".", "_") for k in meta.get("workload_keys", [])]
     else:
         by = [] if args.by.strip().lower() == "none" else [b.strip() for b in args.by.split(",")]
-    front = pareto_front(args.store, objectives, args.where, by)
+    table = pareto_front(args.store, objectives, args.where, by, arrow=True)
     swept = [k.replace(".", "_") for k in meta.get("grid", {})]
-    shown = [c for c in ["workload", "architecture", "mapping"] + swept + [n for n, _ in objectives] if c in front.columns]
+    shown = [c for c in ["workload", "architecture", "mapping"] + swept + [n for n, _ in objectives] if c in table.column_names]
     shown = list(dict.fromkeys(shown))
     import pandas as pd
 
-    with pd.option_context("display.max_rows", 500, "display.max_columns", 30, "display.width", 220):
-        print(front[shown].to_string(index=False))
+    limit = len(table) if args.limit is None or args.limit <= 0 else args.limit
+    with pd.option_context("display.max_rows", None, "display.max_columns", 30, "display.width", 220):
+        print(table.slice(0, limit).select(shown).to_pandas().to_string(index=False))
     senses = ", ".join(f"{n} {'max' if m else 'min'}" for n, m in objectives)
     per = "; per " + ", ".join(by) if by else ""
-    print(f"{len(front):,} Pareto designs ({senses}{per})", file=sys.stderr)
+    if limit < len(table):
+        print(f"... {len(table) - limit:,} more rows (--limit 0 prints all; --out FILE.csv writes every column)")
+    print(f"{len(table):,} Pareto designs ({senses}{per})", file=sys.stderr)
     if args.out:
+        import pyarrow.csv
+
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        front.to_csv(args.out, index=False)
+        if args.out.endswith(".parquet"):
+            import pyarrow.parquet
+
+            pyarrow.parquet.write_table(table, args.out)
+        else:
+            pyarrow.csv.write_csv(table.cast(_plain_schema(table.schema)), args.out)
         print(f"written: {args.out}", file=sys.stderr)
     return 0

@@ -104,14 +104,24 @@ def prepare(model, base: dict, by_name: dict) -> Prepared:
 
 
 @dataclass
-class Evaluator:
-    run: Run
+class Compiled1:
+    """One model of a run (one binding), compiled."""
+
     decide: object
     full: object
-    names: list[str]
-    """Stored output columns, in the order of ``full``'s outputs."""
     choices: list[tuple[sympy.Symbol, list | None, object, int]]
     """(symbol, listed options or None, (extent function, its symbols), inner tile)."""
+
+
+@dataclass
+class Evaluator:
+    run: Run
+    models: list[Compiled1]
+    """One per binding (``run.bindings``)."""
+    names: list[str]
+    """Stored output columns: every model's, in first-seen order."""
+    choices: list[str]
+    """Choice symbols' names: every model's, in first-seen order."""
     base: dict
     by_name: dict[str, sympy.Symbol]
 
@@ -120,7 +130,7 @@ _CACHE: dict[str, Evaluator] = {}
 
 
 def evaluator(run: Run) -> Evaluator:
-    """The run's compiled model, compiled once per process."""
+    """The run's compiled models, unpickled and compiled once per process."""
     key = run.key
     if key not in _CACHE:
         _CACHE[key] = _compile(run)
@@ -136,35 +146,107 @@ def _compile(run: Run) -> Evaluator:
         symbols = sorted(set().union(*[e.free_symbols for e in exprs]), key=lambda x: x.name)
         return Compiled(symbols, names, sympy.lambdify(symbols, exprs, modules=_MODULES, cse=True))
 
-    pr = run.prepared
-    full = compiled(pr.stored)
-    choices = []
-    for s, listed, extent, inner in pr.choices:
-        if listed is None:
-            syms = sorted(extent.free_symbols, key=lambda x: x.name)
-            choices.append((s, None, (sympy.lambdify(syms, extent, modules="numpy"), syms), inner))
-        else:
-            choices.append((s, listed, None, 0))
-    return Evaluator(run, compiled(pr.decide), full, full.names, choices, pr.base, pr.by_name)
+    models, names, choices = [], {}, {}
+    prepared = run.models()
+    for pr in prepared:
+        full = compiled(pr.stored)
+        chosen = []
+        for s, listed, extent, inner in pr.choices:
+            choices.setdefault(s.name, None)
+            if listed is None:
+                syms = sorted(extent.free_symbols, key=lambda x: x.name)
+                chosen.append((s, None, (sympy.lambdify(syms, extent, modules="numpy"), syms), inner))
+            else:
+                chosen.append((s, listed, None, 0))
+        names.update(dict.fromkeys(full.names))
+        models.append(Compiled1(compiled(pr.decide), full, chosen))
+    return Evaluator(run, models, list(names), list(choices), prepared[0].base, prepared[0].by_name)
 
 
-def point_values(ev: Evaluator, start: int, stop: int) -> tuple[dict, list[np.ndarray]]:
-    """Every symbol's value over points [start, stop) of the run's grid
-    (arrays where the grid varies it), and each key's index per point."""
+def _key_values(ev: Evaluator, sub: list) -> tuple[dict, object]:
+    """Every symbol's value at grid indices ``sub`` (one index array, or
+    int, per key; arrays broadcast against each other), and each point's
+    model (binding) index."""
     run = ev.run
-    idx = np.arange(start, stop, dtype=np.int64)
-    sub = list(np.unravel_index(idx, run.shape)) if run.keys else []
     values = dict(ev.base)
     wpos = [i for i, k in enumerate(run.keys) if k.name == "model" or k.name in run.combo_symbols]
     if len(run.combos) > 1:
-        combo = np.ravel_multi_index([sub[i] for i in wpos], [run.shape[i] for i in wpos])
+        combo = 0
+        for i in wpos:
+            combo = combo * run.shape[i] + sub[i]
         for j, n in enumerate(run.combo_symbols):
             col = run.combos[:, j]
             values[ev.by_name[n]] = col[combo] if np.ptp(col) else float(col[0])
     for i, k in enumerate(run.keys):
         if i not in wpos:
             values[ev.by_name[k.name]] = np.asarray(k.values, dtype=float)[sub[i]]
-    return values, sub
+    b = 0
+    for i in run.binding_keys:
+        b = b * run.shape[i] + sub[i]
+    return values, run.binding_table.reshape(-1)[b]
+
+
+def point_values(ev: Evaluator, start: int, stop: int) -> tuple[dict, list[np.ndarray], np.ndarray]:
+    """Every symbol's value over points [start, stop) of the run's grid
+    (arrays where the grid varies it), each key's index per point, and
+    each point's model (binding) index."""
+    run = ev.run
+    idx = np.arange(start, stop, dtype=np.int64)
+    sub = list(np.unravel_index(idx, run.shape)) if run.keys else []
+    values, model = _key_values(ev, sub)
+    return values, sub, np.broadcast_to(model, (stop - start,))
+
+
+def blocks(shape: tuple[int, ...], start: int, stop: int, budget: int):
+    """Points [start, stop) of the C-order grid of ``shape`` as blocks, in
+    order: (prefix, axis, lo, hi) = the keys before ``axis`` at the indices
+    ``prefix``, key ``axis`` over [lo, hi), every later key whole. Each
+    block holds at most ``budget`` points, unless a single index of its
+    axis (with every later key whole) is more and no later key is left to cut."""
+    if not shape:
+        yield (), 0, 0, 1
+        return
+    trailing = [int(np.prod(shape[j + 1:], dtype=np.int64)) for j in range(len(shape))]
+
+    def cut(prefix, j, lo, hi):
+        t = trailing[j]
+        if t > budget and j + 1 < len(shape):
+            for i in range(lo, hi):
+                yield from cut(prefix + (i,), j + 1, 0, shape[j + 1])
+            return
+        step = max(1, budget // t)
+        for s in range(lo, hi, step):
+            yield prefix, j, s, min(hi, s + step)
+
+    def cover(prefix, j, a, b):  # [a, b): flat offsets within the keys from j on
+        t = trailing[j]
+        if a // t == (b - 1) // t and (a % t or b % t):  # inside one index of key j
+            yield from cover(prefix + (a // t,), j + 1, a % t, b - (a // t) * t)
+            return
+        lo, hi = -(-a // t), b // t
+        if a % t:
+            yield from cover(prefix + (a // t,), j + 1, a % t, t)
+        if hi > lo:
+            yield from cut(prefix, j, lo, hi)
+        if b % t:
+            yield from cover(prefix + (b // t,), j + 1, 0, b % t)
+
+    yield from cover((), 0, start, stop)
+
+
+def block_indices(shape: tuple[int, ...], prefix, j: int, lo: int, hi: int) -> tuple[list, tuple[int, ...]]:
+    """Each key's grid index over a block, shaped to broadcast: the keys
+    before ``axis`` as ints, the others as arrays with one axis each, plus a
+    trailing axis of length 1 for the mapper's candidates. Also the block's shape."""
+    if not shape:
+        return [], (1,)
+    dims = (hi - lo,) + tuple(shape[j + 1:])
+    sub: list = list(prefix)
+    for i in range(j, len(shape)):
+        shp = [1] * (len(dims) + 1)
+        shp[i - j] = dims[i - j]
+        sub.append((np.arange(lo, hi) if i == j else np.arange(shape[i])).reshape(shp))
+    return sub, dims
 
 
 def _round9(x):
@@ -177,68 +259,98 @@ BUDGET = 1 << 20
 """Point x candidate evaluations per vectorized call of the mapper (memory bound)."""
 
 
-def choose_vectorized(ev: Evaluator, values: dict, n: int) -> dict:
-    """Per point, the mapper's choice of every free choice (see the module
-    doc): all candidates of a block of points in one call, as a
-    (points x candidates) array."""
+def choose_vectorized(ev: Evaluator, start: int, stop: int) -> dict[str, np.ndarray]:
+    """Per point of [start, stop), the mapper's choice of every free choice
+    (see the module doc), by blocks of the grid: the keys of a block get
+    one array axis each and the candidates one more, so numpy broadcasting
+    evaluates every part of the model only over the keys it depends on
+    (a term without the DRAM bandwidth is not recomputed per bandwidth)."""
+    n = stop - start
+    picked = {c: np.full(n, -1.0) for c in ev.choices}
     if not ev.choices:
-        return {}
-    # per choice: option values (K_c,) and, for automatic tiles, validity per point (n, K_c)
-    option_values, option_masks, extents = [], [], []
-    for s, listed, ext, inner in ev.choices:
+        return picked
+    run = ev.run
+    # candidates per point at most (sizes the blocks)
+    values, _, _ = point_values(ev, start, stop)
+    count = 1
+    for m in ev.models:
+        k = 1
+        for s, listed, ext, inner in m.choices:
+            k *= len(listed) if listed is not None else len(_tiles(ext, values, inner)) + 1
+        count = max(count, k)
+    at = 0
+    for prefix, j, lo, hi in blocks(run.shape, start, stop, max(1, BUDGET // count)):
+        sub, dims = block_indices(run.shape, prefix, j, lo, hi)
+        values, model = _key_values(ev, sub)
+        size = int(np.prod(dims))
+        model = np.broadcast_to(model, dims + (1,))[..., 0]
+        for b in np.unique(model):
+            got = _choose_block(ev.models[b], values, dims, ev.run.objective)
+            mask = (model == b).reshape(-1)
+            for name, v in got.items():
+                picked[name][at:at + size][mask] = v.reshape(-1)[mask]
+        at += size
+    return picked
+
+
+def _tiles(ext, values: dict, inner: int) -> np.ndarray:
+    fn, syms = ext
+    top = float(np.max(np.rint(np.asarray(fn(*[values[x] for x in syms]), dtype=float))))
+    return np.array([inner * 2**k for k in range(41) if inner * 2**k <= top] or [inner], dtype=float)
+
+
+def _choose_block(m: Compiled1, values: dict, dims: tuple[int, ...], objective: str) -> dict[str, np.ndarray]:
+    """The mapper's choices over one block (arrays of shape ``dims``); the
+    values broadcast to ``dims`` plus a trailing candidate axis."""
+    options, masks, extents = [], [], []
+    for s, listed, ext, inner in m.choices:
         if listed is not None:
-            option_values.append(np.asarray(listed, dtype=float))
-            option_masks.append(None)
+            options.append(np.asarray(listed, dtype=float))
+            masks.append(None)
             extents.append(None)
             continue
         fn, syms = ext
-        extent = np.broadcast_to(np.rint(np.asarray(fn(*[values[x] for x in syms]), dtype=float)), (n,))
-        top = float(extent.max())
-        tiles = np.array([inner * 2**k for k in range(41) if inner * 2**k <= top] or [inner], dtype=float)
-        ok = (extent[:, None] >= tiles[None, :]) & (np.fmod(extent[:, None], tiles[None, :]) == 0)
-        none = ~ok.any(axis=1)
-        # the last option: the whole extent, where no power of two divides it
-        option_values.append(np.append(tiles, np.nan))
-        option_masks.append(np.column_stack([ok, none]))
+        extent = np.rint(np.asarray(fn(*[values[x] for x in syms]), dtype=float))
+        if extent.ndim == 0:
+            extent = extent.reshape((1,) * (len(dims) + 1))
+        tiles = _tiles(ext, values, inner)
+        ok = (extent >= tiles) & (np.fmod(extent, tiles) == 0)  # the tiles that divide the extent
+        mask = np.concatenate([ok, ~ok.any(axis=-1, keepdims=True)], axis=-1)  # else the whole extent
+        keep = mask.reshape(-1, mask.shape[-1]).any(axis=0)  # options valid somewhere in the block
+        options.append(np.append(tiles, np.nan)[keep])
+        masks.append(mask[..., keep])
         extents.append(extent)
-    grids = np.meshgrid(*[np.arange(len(v)) for v in option_values], indexing="ij")
+    grids = np.meshgrid(*[np.arange(len(o)) for o in options], indexing="ij")
     index = [g.reshape(-1) for g in grids]  # candidate k -> option of each choice, in product order
-    k_count = len(index[0])
-    block = max(1, BUDGET // k_count)
-    picked = [np.empty(n) for _ in ev.choices]
-    objective = ev.run.objective
-    for lo in range(0, n, block):
-        hi = min(n, lo + block)
-        m = hi - lo
-        trial = {sym: (v[lo:hi, None] if isinstance(v, np.ndarray) and v.ndim == 1 and v.shape[0] == n else v)
-                 for sym, v in values.items()}
-        valid = np.ones((m, k_count), bool)
-        cand = []
-        for c, (s, *_ ) in enumerate(ev.choices):
-            vals = option_values[c][index[c]][None, :]
-            if extents[c] is not None:
-                vals = np.where(np.isnan(vals), extents[c][lo:hi, None], vals)
-                valid &= option_masks[c][lo:hi][:, index[c]]
-            trial[s] = vals
-            cand.append(vals)
-        out = ev.decide(trial)
-        cycles = np.broadcast_to(np.asarray(out["cycles"], float), (m, k_count))
-        energy = np.broadcast_to(np.asarray(out["energy_pj"], float), (m, k_count))
-        over = np.broadcast_to(np.asarray(out["buffer_overflow_bytes"], float), (m, k_count))
-        fits = valid & (over <= 0.5)
-        primary = {"latency": cycles, "energy": energy, "edp": cycles * energy}[objective]
-        secondary = energy if objective == "latency" else cycles
-        p = np.where(fits, _round9(primary), np.inf)
-        best = p == p.min(axis=1, keepdims=True)
-        s2 = np.where(best, secondary, np.inf)
-        first = np.argmax(best & (s2 == s2.min(axis=1, keepdims=True)), axis=1)  # lexicographic, then the first
-        o = np.where(valid, over, np.inf)
-        least = np.argmax(o == o.min(axis=1, keepdims=True), axis=1)  # nothing fits: the least overflow
-        k = np.where(fits.any(axis=1), first, least)
-        rows = np.arange(m)
-        for c, vals in enumerate(cand):
-            picked[c][lo:hi] = np.broadcast_to(vals, (m, k_count))[rows, k]
-    return {s: v for (s, *_), v in zip(ev.choices, picked)}
+    trial = dict(values)
+    valid = True
+    cand = []
+    for c, (s, *_ ) in enumerate(m.choices):
+        vals = options[c][index[c]]
+        if extents[c] is not None:
+            vals = np.where(np.isnan(vals), extents[c], vals)
+            valid = valid & masks[c][..., index[c]]
+        else:
+            vals = vals.reshape((1,) * len(dims) + (-1,))
+        trial[s] = vals
+        cand.append(vals)
+    out = m.decide(trial)
+    shape = dims + (len(index[0]),)
+    cycles = np.asarray(out["cycles"], float)
+    energy = np.asarray(out["energy_pj"], float)
+    over = np.asarray(out["buffer_overflow_bytes"], float)
+    fits = np.broadcast_to(valid & (over <= 0.5), shape)
+    primary = {"latency": cycles, "energy": energy, "edp": cycles * energy}[objective]
+    secondary = energy if objective == "latency" else cycles
+    p = np.where(fits, _round9(primary), np.inf)
+    best = p == p.min(axis=-1, keepdims=True)
+    s2 = np.where(best, secondary, np.inf)
+    first = np.argmax(best & (s2 == s2.min(axis=-1, keepdims=True)), axis=-1)  # lexicographic, then the first
+    o = np.broadcast_to(np.where(valid, over, np.inf), shape)
+    least = np.argmax(o == o.min(axis=-1, keepdims=True), axis=-1)  # nothing fits: the least overflow
+    k = np.where(fits.any(axis=-1), first, least)[..., None]
+    return {s.name: np.take_along_axis(np.broadcast_to(v, shape), k, axis=-1)[..., 0]
+            for (s, *_), v in zip(m.choices, cand)}
 
 
 def evaluate_chunk(run: Run, k: int) -> pa.Table:
@@ -246,16 +358,23 @@ def evaluate_chunk(run: Run, k: int) -> pa.Table:
     ev = evaluator(run)
     start, stop = run.chunk_range(k)
     n = stop - start
-    values, sub = point_values(ev, start, stop)
-    picked = choose_vectorized(ev, values, n)
-    values.update(picked)
-    out = ev.full(values)
+    picked = choose_vectorized(ev, start, stop)
+    values, sub, model = point_values(ev, start, stop)
+    outs = {name: np.full(n, 0.0 if name.startswith("energy_") else np.nan) for name in ev.names}
+    for b in np.unique(model):
+        rows = np.arange(n) if len(ev.models) == 1 else np.flatnonzero(model == b)
+        trial = {s: (v[rows] if isinstance(v, np.ndarray) and v.ndim == 1 and len(v) == n else v) for s, v in values.items()}
+        for s, *_ in ev.models[b].choices:
+            trial[s] = picked[s.name][rows]
+        for name, v in ev.models[b].full(trial).items():
+            outs[name][rows] = np.broadcast_to(np.asarray(v, dtype=float), (len(rows),))
     cols: dict[str, pa.Array] = {
         "run": pa.array(np.full(n, run.id, dtype=np.int32)),
         "point": pa.array(np.arange(start, stop, dtype=np.int64)),
     }
     for label, name in (("workload", run.workload_name), ("architecture", run.architecture_name), ("mapping", run.mapping_name)):
         cols[label] = pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, dtype=np.int32)), pa.array([name]))
+    cols["binding"] = pa.DictionaryArray.from_arrays(pa.array(np.asarray(model, dtype=np.int32)), pa.array(run.bindings))
     for i, key in enumerate(run.keys):
         vals = key.values
         if key.name == "model":
@@ -264,11 +383,11 @@ def evaluate_chunk(run: Run, k: int) -> pa.Table:
             cols[key.column] = pa.array(np.asarray(vals, dtype=np.int64)[sub[i]])
         else:
             cols[key.column] = pa.array(np.asarray(vals, dtype=float)[sub[i]])
-    for s, *_ in ev.choices:
-        cols[choice_column(s.name)] = pa.array(np.broadcast_to(values[s], (n,)).astype(np.int64))
+    for name in ev.choices:
+        cols[choice_column(name)] = pa.array(picked[name].astype(np.int64))
     for name in ev.names:
-        cols[name] = pa.array(np.broadcast_to(np.asarray(out[name], dtype=float), (n,)))
-    cols["feasible"] = pa.array(np.broadcast_to(np.asarray(out["buffer_overflow_bytes"], float) <= 0.5, (n,)))
+        cols[name] = pa.array(outs[name])
+    cols["feasible"] = pa.array(outs["buffer_overflow_bytes"] <= 0.5)
     return pa.table(cols)
 
 

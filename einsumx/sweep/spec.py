@@ -30,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import pickle
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -119,10 +120,19 @@ class Run:
     """Workload values per combination of the workload keys: (n, len(symbols))."""
     combo_symbols: list[str] = field(default_factory=list)
     keep_ranks: tuple[str, ...] = ()
-    binding: str = ""
-    """The binding and schedule searched at the first grid point (templates with 'bind: auto'), held over the grid."""
-    prepared: object = field(repr=False, default=None)
-    """The model's outputs and choices (engine.Prepared), built once by ``resolve``."""
+    bindings: list[str] = field(default_factory=list)
+    """Each model's binding and schedule, as 'phase: array: Einsums, ... (schedule)'."""
+    binding_keys: tuple[int, ...] = ()
+    """Positions of the keys a searched binding depends on ('bind: auto' / 'schedule: auto')."""
+    binding_table: np.ndarray = field(repr=False, default=None)
+    """Model index per combination of the binding keys (shape: their sizes)."""
+    reuse_labels: dict = field(default_factory=dict)
+    model_blob: bytes = field(repr=False, default=b"")
+    """The pickled models (engine.Prepared, one per binding), built once by
+    ``resolve``; unpickled only where a process first evaluates the run."""
+
+    def models(self) -> list:
+        return pickle.loads(self.model_blob)
 
     @property
     def key(self) -> str:
@@ -159,8 +169,9 @@ class Run:
             "mapping_file": self.mapping.path if self.mapping else AUTO,
             "mapping_sha256": self.mapping.sha256 if self.mapping else hashlib.sha256(AUTO_MAPPING.encode()).hexdigest(),
             "grid": json.dumps({k.name: k.values for k in self.keys}),
-            "searched_binding": self.binding,
-            "reuse_labels": json.dumps(self.prepared.reuse_labels if self.prepared is not None else {}),
+            "bindings": json.dumps(self.bindings),
+            "binding_keys": json.dumps([self.keys[i].name for i in self.binding_keys]),
+            "reuse_labels": json.dumps(self.reuse_labels),
             "objective": self.objective,
             "points": self.points,
             "chunks": self.chunks,
@@ -348,7 +359,8 @@ def resolve(spec: SweepSpec, progress=None, workers: int = 1) -> Sweep:
         if outcome[0] == "error":
             raise EinsumxError(outcome[1], outcome[2])
         if outcome[0] == "ok":
-            run.combos, run.combo_symbols, run.keep_ranks, run.prepared, run.binding = outcome[1]
+            (run.combos, run.combo_symbols, run.keep_ranks, run.bindings, run.binding_keys, run.binding_table,
+             run.reuse_labels, run.model_blob) = outcome[1]
             run.id = len(runs)
             runs.append(run)
             continue
@@ -385,7 +397,7 @@ def _prepare_all(runs: list[Run], workers: int, say) -> list[tuple]:
 
 
 def _prepare_one(run: Run) -> tuple:
-    """('ok', (combos, symbols, keep_ranks, prepared)), ('unsupported', (origin, message))
+    """('ok', (what ``_prepare`` set)), ('unsupported', (origin, message))
     or ('error', message, origin): plain values, so they cross process boundaries."""
     try:
         cascade = load_workload(run.workload.path, run.workload.text)
@@ -396,7 +408,8 @@ def _prepare_one(run: Run) -> tuple:
         return ("error", err.message, err.origin)
     if reason is not None:
         return ("unsupported", reason)
-    return ("ok", (run.combos, run.combo_symbols, run.keep_ranks, run.prepared, run.binding))
+    return ("ok", (run.combos, run.combo_symbols, run.keep_ranks, run.bindings, run.binding_keys, run.binding_table,
+                   run.reuse_labels, run.model_blob))
 
 
 def _applies(key: GridKey, cascade: Cascade, arch: Architecture) -> bool:
@@ -450,18 +463,22 @@ def _integral(name: str) -> bool:
 
 def _prepare(run: Run, cascade: Cascade, arch: Architecture, mspec: MappingSpec):
     """Evaluate every combination of the run's workload keys (exact rank
-    sizes, derived parameters, presets) and build the model once at the
-    first: a reason (origin, message) when the architecture cannot run it."""
+    sizes, derived parameters, presets) and build the run's models: one,
+    or, where the template searches its binding or schedule ('bind: auto',
+    'schedule: auto'), one per distinct outcome of that search over the
+    combinations of the keys it depends on (as ``einsumx evaluate``
+    searches at each point). Returns a reason (origin, message) when the
+    architecture cannot run the workload."""
     from ..lang.parser import parse_expression
     from ..model import default_values
-    from ..model.build import build_model
+    from ..model.build import build_model, searched_mapping
     from ..presets import model_overrides
 
     wkeys = [k for k in run.keys if k.name == "model" or k.name in cascade.params or k.name in cascade.ranks]
     if mspec.workload and mspec.workload != cascade.name:
         return mspec.origin, f"mapping '{mspec.name}' is written for workload '{mspec.workload}'"
     symbols: list[str] | None = None
-    rows = []
+    rows, wvalues = [], []
     for combo in itertools.product(*[k.values for k in wkeys]):
         overrides, preset = {}, None
         for k, v in zip(wkeys, combo):
@@ -481,17 +498,33 @@ def _prepare(run: Run, cascade: Cascade, arch: Architecture, mspec: MappingSpec)
         wsyms = {s: v for s, v in values.items() if s not in arch.values}
         if symbols is None:
             symbols = sorted(s.name for s in wsyms)
-            first = values
         rows.append([wsyms[next(s for s in wsyms if s.name == n)] for n in symbols])
+        wvalues.append(values)
     run.combo_symbols = symbols or []
     run.combos = np.asarray(rows, dtype=float)
     run.keep_ranks = tuple(k.name for k in wkeys if k.name in cascade.ranks)
-    # hardware keys override the template's numbers at the first point too
-    for k in run.keys:
-        if k not in wkeys:
-            first[arch.symbol(k.name)] = float(k.values[0])
+    keep = frozenset(run.keep_ranks)
+    wpos = [i for i, k in enumerate(run.keys) if k in wkeys]
+
+    def point(sub: tuple[int, ...]) -> dict:
+        """Every parameter's value at grid indices ``sub`` (one per key)."""
+        w = 0
+        for i in wpos:
+            w = w * len(run.keys[i].values) + sub[i]
+        values = dict(wvalues[w])
+        for i, k in enumerate(run.keys):  # hardware keys override the template's numbers
+            if i not in wpos:
+                values[arch.symbol(k.name)] = float(k.values[sub[i]])
+        return values
+
+    first = point((0,) * len(run.keys))
+    searches = any(ph.bind is None or ph.schedule == "auto" for ph in mspec.phases)
     try:
-        model = build_model(cascade, arch, mspec, first, frozenset(run.keep_ranks))
+        if not searches:
+            mappings, table, run.binding_keys = [mspec], np.zeros((), dtype=np.int32), ()
+        else:
+            mappings, table = _searched(run, cascade, arch, mspec, keep, wpos, point, searched_mapping)
+        models = [build_model(cascade, arch, m, first, keep) for m in mappings]
     except EinsumxError as err:
         return err.origin, err.message
     from ..ir.values import param_symbol
@@ -500,11 +533,46 @@ def _prepare(run: Run, cascade: Cascade, arch: Architecture, mspec: MappingSpec)
     by_name = {s.name: s for s in arch.values}
     by_name.update({r.symbol.name: r.symbol for r in cascade.ranks.values()})
     by_name.update({n: param_symbol(n) for n in cascade.params})
-    run.prepared = prepare(model, first, by_name)
-    if any(ph.bind is None or ph.schedule == "auto" for ph in mspec.phases):
-        run.binding = "; ".join(f"{ph.name}: " + ", ".join(f"{a}: {' '.join(map(str, es))}" for a, es in (ph.bind or {}).items())
-                                + f" ({ph.schedule})" for ph in model.mapping.phases)
+    prepared = [prepare(m, first, by_name) for m in models]
+    run.bindings = [binding_label(m.mapping) for m in models]
+    run.binding_table = table
+    run.reuse_labels = prepared[0].reuse_labels
+    run.model_blob = pickle.dumps(prepared)
     return None
+
+
+def _searched(run: Run, cascade, arch, mspec, keep, wpos, point, searched_mapping):
+    """The template's binding and schedule searched at every combination of
+    the grid keys the search depends on: the distinct outcomes (mappings)
+    and the outcome per combination."""
+    at_first, judged = searched_mapping(cascade, arch, mspec, point((0,) * len(run.keys)), keep)
+    names = {s.name for s in judged}
+    varying = {n for j, n in enumerate(run.combo_symbols) if np.ptp(run.combos[:, j]) > 0}
+    run.binding_keys = tuple(i for i, k in enumerate(run.keys)
+                             if (i in wpos and names & varying) or (i not in wpos and k.name in names))
+    sizes = [len(run.keys[i].values) for i in run.binding_keys]
+    outcomes: dict[str, int] = {binding_label(at_first): 0}
+    mappings = [at_first]
+    table = np.zeros(sizes, dtype=np.int32)
+    for idx in itertools.product(*[range(n) for n in sizes]):
+        if not any(idx):
+            continue
+        sub = [0] * len(run.keys)
+        for i, v in zip(run.binding_keys, idx):
+            sub[i] = v
+        m, _ = searched_mapping(cascade, arch, mspec, point(tuple(sub)), keep)
+        label = binding_label(m)
+        if label not in outcomes:
+            outcomes[label] = len(mappings)
+            mappings.append(m)
+        table[idx] = outcomes[label]
+    return mappings, table
+
+
+def binding_label(mapping: MappingSpec) -> str:
+    """'phase: array: Einsum Einsum, array: ... (schedule); phase: ...'"""
+    return "; ".join(f"{ph.name}: " + ", ".join(f"{a}: {' '.join(map(str, es))}" for a, es in (ph.bind or {}).items())
+                     + f" ({ph.schedule})" for ph in mapping.phases)
 
 
 def _text(v) -> str:
