@@ -288,7 +288,7 @@ def _evaluate_point(workload: str, arch: str, mapping: str | None, overrides: li
         return {"error": err.message}
     res = ev.results
     return {"latency_s": res["latency_s"], "energy_pj": res["energy_pj"], "area_mm2": res["area_mm2"],
-            "dram_bytes": res["dram_bytes"], "binding": binding_label(ev.model.mapping),
+            "dram_bytes": res["dram_bytes"], "binding": binding_label(ev.model.mapping, ev.model),
             "choices": {map_column(s.name): int(ev.values[s]) for s in ev.model.choices}}
 
 
@@ -369,6 +369,38 @@ def test_sweep_searches_the_binding_per_point_as_evaluate_does(inputs, tmp_path)
     for r in df.itertuples():
         ev = _evaluate_point(str(inputs["mamba1-scan"]), str(inputs["tpu"]), str(inputs["mamba-scan"]),
                              ["MXU.rows=8", f"VPU.lanes={r.VPU_lanes}", f"DRAM.bandwidth_bytes_per_s={r.DRAM_bandwidth_bytes_per_s}"])
+        assert r.binding == ev["binding"]
+        assert r.latency_s == pytest.approx(ev["latency_s"], rel=1e-9)
+        assert r.energy_pj == pytest.approx(ev["energy_pj"], rel=1e-9)
+
+
+def test_sweep_places_intermediates_per_point_as_evaluate_does(inputs, tmp_path):
+    """Whether an intermediate lives in a PE's registers is decided by
+    comparing its per-PE slice with the register file: SPNV's slice is
+    256 x embed / lanes = 64 words per 1D PE, so it moves from the global
+    buffer to the registers once PE1D.rf.words reaches 64. The sweep builds
+    one model per outcome and stores each point with its own; every point
+    equals evaluate."""
+    sweep = resolve(load_spec(None, [str(inputs["attention-1pass"])], [str(inputs["fusemax"])],
+                              [str(inputs["fusemax-attention"])],
+                              ["seq=4K", "PE1D.rf.words=4,16,64,512", "GLB.capacity_bytes=1MiB,16MiB"]))
+    (run,) = sweep.runs
+    assert [run.keys[i].name for i in run.binding_keys] == ["PE1D.rf.words"]
+    assert len(run.bindings) == 2
+    run_sweep(sweep, tmp_path / "s", workers=1, quiet=True)
+    df = rows(tmp_path / "s")
+    held = df["binding"].str.endswith(" SPNV")
+    assert list(df.loc[held, "PE1D_rf_words"].unique()) == [64, 512]
+    # the buffer no longer holds SPNV's 256 x 64 words of 16 bits, at each buffer size (same tiles)
+    for _, g in df.groupby("GLB_capacity_bytes"):
+        assert set(g.loc[~g.index.isin(g[held].index), "buffer_GLB_required_bytes"] - 256 * 64 * 2) == \
+            set(g.loc[held, "buffer_GLB_required_bytes"])
+    for r in df.itertuples():
+        ev = _evaluate_point(str(inputs["attention-1pass"]), str(inputs["fusemax"]), str(inputs["fusemax-attention"]),
+                             ["seq=4096", f"PE1D.rf.words={r.PE1D_rf_words}", f"GLB.capacity_bytes={r.GLB_capacity_bytes}"])
+        if "error" in ev:
+            assert not r.feasible
+            continue
         assert r.binding == ev["binding"]
         assert r.latency_s == pytest.approx(ev["latency_s"], rel=1e-9)
         assert r.energy_pj == pytest.approx(ev["energy_pj"], rel=1e-9)

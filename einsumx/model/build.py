@@ -107,6 +107,16 @@ class PhaseModel:
     """'PE2D.mac', 'GLB.read', 'DRAM.write', ... -> pJ."""
 
 
+@dataclass(frozen=True)
+class Decision:
+    """``lhs op rhs`` (op: '<=' or '>'), in the parameters; ``outcome`` at the build point."""
+
+    lhs: sympy.Expr
+    op: str
+    rhs: sympy.Expr
+    outcome: bool
+
+
 @dataclass
 class Model:
     cascade: Cascade
@@ -119,6 +129,10 @@ class Model:
     choices: dict[sympy.Symbol, list[int] | None]
     """Tile sizes and reuse choices the mapper picks among (None: automatic tile)."""
     tile_info: dict[sympy.Symbol, tuple[sympy.Expr, int]] = field(default_factory=dict)
+    decisions: tuple[Decision, ...] = ()
+    """The comparisons the model's structure rests on (where each
+    intermediate lives), with their outcome at ``defaults``: the model is
+    exact wherever they all come out the same."""
     search_symbols: frozenset[sympy.Symbol] = frozenset()
     """The parameters a searched binding or schedule was judged on (empty when
     the mapping gives them): at points that agree on these, the search
@@ -281,8 +295,10 @@ class _PhaseBuilder:
                 per_pe = self.slice_elems(t) / a.pes
                 if set(self.tile_syms.values()) & per_pe.free_symbols:
                     pass  # grows with a tile size: the buffer's job
-                elif self.ctx.value(per_pe) <= self.ctx.value(a.rf_words) and self.ctx.value(a.rf_words) > 0:
-                    level = "RF"
+                else:
+                    fits = self.ctx.holds(per_pe, "<=", a.rf_words)
+                    if self.ctx.holds(a.rf_words, ">", 0) and fits:
+                        level = "RF"
             levels[t] = level
         for t, level in levels.items():
             if level == "RF":
@@ -587,6 +603,7 @@ class _Context:
         self.defaults = defaults
         self.sizes = rank_sizes(cascade, overridden_ranks(cascade, defaults) | keep_ranks)
         self.choices: dict[sympy.Symbol, list[int] | None] = {}
+        self.decisions: list[Decision] = []
         self.tile_info: dict[sympy.Symbol, tuple[sympy.Expr, int]] = {}
         """tile symbol -> (extent it divides, the tile inside it)"""
         self.groups = groups
@@ -598,6 +615,17 @@ class _Context:
     def value(self, expr) -> float:
         e = sympy.sympify(expr).xreplace(self.sizes).xreplace(self.defaults)
         return float(e)
+
+    def holds(self, lhs, op: str, rhs) -> bool:
+        """``lhs op rhs`` at the build point (op: '<=' or '>'), for a choice
+        of the model's structure; recorded in ``decisions`` when it depends
+        on a parameter, so a sweep can tell at which points the model holds."""
+        left, right = (sympy.sympify(x).xreplace(self.sizes) for x in (lhs, rhs))
+        a, b = self.value(left), self.value(right)
+        outcome = a <= b if op == "<=" else a > b
+        if left.free_symbols or right.free_symbols:
+            self.decisions.append(Decision(left, op, right, outcome))
+        return outcome
 
     def read_after(self, k: int) -> list[str]:
         c = self.cascade
@@ -658,8 +686,6 @@ def build_model(cascade: Cascade, arch: Architecture, mapping: MappingSpec, defa
     ctx = _Context(cascade, arch, mapping, defaults, groups, keep_ranks)
     mapping, searched = _search(ctx)
     ctx.mapping = mapping
-    ctx.choices.clear()
-    ctx.tile_info.clear()
     phases = [_PhaseBuilder(ctx, k, ph, g).build() for k, (ph, g) in enumerate(zip(mapping.phases, groups))]
     out: dict[str, sympy.Expr] = {}
     cycles = sum((p.latency_cycles for p in phases), ZERO)
@@ -699,7 +725,8 @@ def build_model(cascade: Cascade, arch: Architecture, mapping: MappingSpec, defa
     sizes = ctx.sizes
     resolved = {k: sympy.sympify(v).xreplace(sizes) for k, v in out.items()}
     tile_info = {s: (sympy.sympify(x).xreplace(sizes), inner) for s, (x, inner) in ctx.tile_info.items()}
-    return Model(cascade, arch, mapping, phases, resolved, defaults, dict(ctx.choices), tile_info, frozenset(searched))
+    return Model(cascade, arch, mapping, phases, resolved, defaults, dict(ctx.choices), tile_info, tuple(ctx.decisions),
+                 frozenset(searched))
 
 
 def candidates(model: Model, values: dict) -> dict[sympy.Symbol, list[int]]:
@@ -736,6 +763,7 @@ def _search(ctx: _Context) -> tuple[MappingSpec, frozenset[sympy.Symbol]]:
             searched |= judged
     ctx.choices.clear()
     ctx.tile_info.clear()
+    ctx.decisions.clear()
     return mapping, frozenset(searched)
 
 

@@ -521,10 +521,11 @@ def _prepare(run: Run, cascade: Cascade, arch: Architecture, mspec: MappingSpec)
     searches = any(ph.bind is None or ph.schedule == "auto" for ph in mspec.phases)
     try:
         if not searches:
-            mappings, table, run.binding_keys = [mspec], np.zeros((), dtype=np.int32), ()
+            mappings, btable, run.binding_keys = [mspec], np.zeros((), dtype=np.int32), ()
         else:
-            mappings, table = _searched(run, cascade, arch, mspec, keep, wpos, point, searched_mapping)
-        models = [build_model(cascade, arch, m, first, keep) for m in mappings]
+            mappings, btable = _searched(run, cascade, arch, mspec, keep, wpos, point, searched_mapping)
+        models, table = _models(run, mappings, btable, wpos, point,
+                                lambda m, values: build_model(cascade, arch, m, values, keep))
     except EinsumxError as err:
         return err.origin, err.message
     from ..ir.values import param_symbol
@@ -534,11 +535,126 @@ def _prepare(run: Run, cascade: Cascade, arch: Architecture, mspec: MappingSpec)
     by_name.update({r.symbol.name: r.symbol for r in cascade.ranks.values()})
     by_name.update({n: param_symbol(n) for n in cascade.params})
     prepared = [prepare(m, first, by_name) for m in models]
-    run.bindings = [binding_label(m.mapping) for m in models]
+    run.bindings = [binding_label(m.mapping, m) for m in models]
     run.binding_table = table
     run.reuse_labels = prepared[0].reuse_labels
     run.model_blob = pickle.dumps(prepared)
     return None
+
+
+def _key_positions(run: Run, wpos: list[int], names: set[str]) -> set[int]:
+    """The grid keys that change any of the parameters ``names`` (every
+    workload key when a workload value among them varies over the grid)."""
+    varying = {n for j, n in enumerate(run.combo_symbols) if np.ptp(run.combos[:, j]) > 0}
+    out = {i for i, k in enumerate(run.keys) if i not in wpos and k.name in names}
+    return out | set(wpos) if names & varying else out
+
+
+def _models(run: Run, mappings: list, btable: np.ndarray, wpos: list[int], point, build):
+    """One model per distinct structure over the grid, and which holds where.
+
+    A model rests on its binding (``btable``: the searched binding per
+    combination of ``run.binding_keys``) and on the comparisons that placed
+    each intermediate (``Model.decisions``). Starting from the first point,
+    build a model at the first combination of the keys these depend on that
+    no model yet covers, until every combination is covered; a model covers
+    the combinations with its binding where its comparisons come out as at
+    its own point. Sets ``run.binding_keys`` to those keys and returns the
+    models and the model index per combination of them."""
+    import sympy
+
+    from ..model import _MODULES
+
+    keys = sorted(run.binding_keys)
+    built: list[tuple[object, int]] = []  # (model, binding index)
+    funcs: dict[int, list] = {}
+
+    def decision_keys(model) -> set[int]:
+        names = {s.name for d in model.decisions for s in d.lhs.free_symbols | d.rhs.free_symbols}
+        return _key_positions(run, wpos, names)
+
+    while True:
+        sizes = [len(run.keys[i].values) for i in keys]
+        table = np.full(sizes, -1, dtype=np.int32)
+        bshape = [len(run.keys[i].values) if i in run.binding_keys else 1 for i in keys]
+        binding = np.broadcast_to(btable.reshape(bshape), sizes)
+        values = _subgrid_values(run, keys, wpos, point)
+
+        def at(idx, keys=keys) -> dict:
+            sub = [0] * len(run.keys)
+            for i, v in zip(keys, idx):
+                sub[i] = v
+            return point(tuple(sub))
+
+        def cover(mi: int) -> None:
+            model, b = built[mi]
+            ok = (binding == b) & (table == -1)
+            if mi not in funcs:
+                funcs[mi] = [(d, *(sympy.lambdify(sorted(x.free_symbols, key=str), x, modules=_MODULES) for x in (d.lhs, d.rhs)))
+                             for d in model.decisions]
+            for d, fl, fr in funcs[mi]:
+                ok &= _outcome(d, fl, fr, values, sizes, at) == d.outcome
+            table[ok] = mi
+
+        for mi in range(len(built)):
+            cover(mi)
+        grew = False
+        while (table == -1).any():
+            idx = tuple(int(v) for v in np.argwhere(table == -1)[0])
+            b = int(binding[idx])
+            built.append((build(mappings[b], at(idx)), b))
+            need = decision_keys(built[-1][0])
+            if not need <= set(keys):
+                keys, grew = sorted(set(keys) | need), True
+                break
+            cover(len(built) - 1)
+            table[idx] = len(built) - 1  # its own point, whatever float rounding says
+        if not grew:
+            break
+    run.binding_keys = tuple(keys)
+    return [m for m, _ in built], table
+
+
+def _subgrid_values(run: Run, keys: list[int], wpos: list[int], point) -> dict[str, np.ndarray]:
+    """Each parameter's value over the combinations of ``keys`` (one array
+    axis per key), by name; the other keys at their first value."""
+    sizes = [len(run.keys[i].values) for i in keys]
+    out: dict[str, np.ndarray] = {}
+
+    def axis(i: int) -> np.ndarray:
+        shape = [1] * len(keys)
+        shape[keys.index(i)] = sizes[keys.index(i)]
+        return np.arange(sizes[keys.index(i)]).reshape(shape)
+
+    if wpos and set(wpos) <= set(keys):
+        combo = 0
+        for i in wpos:
+            combo = combo * len(run.keys[i].values) + axis(i)
+        for j, n in enumerate(run.combo_symbols):
+            out[n] = run.combos[:, j][combo]
+    for i in keys:
+        if i not in wpos:
+            out[run.keys[i].name] = np.asarray(run.keys[i].values, dtype=float)[axis(i)]
+    return out
+
+
+def _outcome(d, fl, fr, values: dict, sizes: list[int], at) -> np.ndarray:
+    """Decision ``d`` over the combinations (``sizes``) of some keys: in
+    numpy, and exactly, as ``build_model`` decides, where the two sides are
+    within 1e-9 of each other. ``values``: parameters by name over the
+    combinations; ``at(idx)``: every parameter's value at one combination."""
+    base = at((0,) * len(sizes))
+
+    def side(f, expr):
+        args = [values[s.name] if s.name in values else float(base[s]) for s in sorted(expr.free_symbols, key=str)]
+        return np.broadcast_to(np.asarray(f(*args), dtype=float), sizes)
+
+    a, b = side(fl, d.lhs), side(fr, d.rhs)
+    out = np.array(a <= b if d.op == "<=" else a > b)
+    for idx in map(tuple, np.argwhere(np.isclose(a, b, rtol=1e-9, atol=0))):
+        x, y = (float(e.xreplace(at(idx))) for e in (d.lhs, d.rhs))
+        out[idx] = x <= y if d.op == "<=" else x > y
+    return out
 
 
 def _searched(run: Run, cascade, arch, mspec, keep, wpos, point, searched_mapping):
@@ -569,10 +685,16 @@ def _searched(run: Run, cascade, arch, mspec, keep, wpos, point, searched_mappin
     return mappings, table
 
 
-def binding_label(mapping: MappingSpec) -> str:
-    """'phase: array: Einsum Einsum, array: ... (schedule); phase: ...'"""
-    return "; ".join(f"{ph.name}: " + ", ".join(f"{a}: {' '.join(map(str, es))}" for a, es in (ph.bind or {}).items())
-                     + f" ({ph.schedule})" for ph in mapping.phases)
+def binding_label(mapping: MappingSpec, model=None) -> str:
+    """'phase: array: Einsum Einsum, array: ... (schedule)[, registers: tensors]; phase: ...':
+    each phase's binding and schedule and, given the model, the
+    intermediates it holds in the PEs' registers."""
+    out = []
+    for k, ph in enumerate(mapping.phases):
+        text = f"{ph.name}: " + ", ".join(f"{a}: {' '.join(map(str, es))}" for a, es in (ph.bind or {}).items()) + f" ({ph.schedule})"
+        rf = [t for t, level in model.phases[k].levels.items() if level == "RF"] if model is not None else []
+        out.append(text + (f", registers: {' '.join(rf)}" if rf else ""))
+    return "; ".join(out)
 
 
 def _text(v) -> str:
