@@ -49,7 +49,9 @@ def grid(points: int) -> list[str]:
 
 def run(cmd: list[str]) -> float:
     start = time.perf_counter()
-    subprocess.run(cmd, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+    p = subprocess.run(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if p.returncode:
+        sys.exit(f"failed ({p.returncode}): {' '.join(cmd)}\n{p.stderr}")
     return time.perf_counter() - start
 
 
@@ -58,7 +60,7 @@ def main() -> None:
     ap.add_argument("--points", type=int, nargs="+", default=[1_000_000, 10_000_000])
     ap.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)))
     args = ap.parse_args()
-    print(f"{args.workers} worker processes; attention-1pass on fusemax (mapping fusemax-attention.yaml)")
+    print(f"{args.workers} worker processes; attention-1pass on fusemax (mapping fusemax-attention.yaml)", flush=True)
     for n in args.points:
         out = Path(tempfile.mkdtemp(prefix="einsumx-bench-"))
         try:
@@ -79,7 +81,7 @@ def main() -> None:
             print(f"{points:>11,} points: sweep {t_sweep:6.1f} s = {points / t_sweep:>9,.0f} points/s end to end "
                   f"(Parquet {size / points:.1f} bytes/point); pareto {t_pareto:5.1f} s; "
                   f"sweep + pareto {total:6.1f} s = {TARGET_S / total * points / 10_000_000:.2f}x the "
-                  f"10M-in-{TARGET_S:.0f}-s target rate; largest process so far {rss_mib:,.0f} MiB")
+                  f"10M-in-{TARGET_S:.0f}-s target rate; largest process so far {rss_mib:,.0f} MiB", flush=True)
         finally:
             shutil.rmtree(out, ignore_errors=True)
 

@@ -150,6 +150,9 @@ def test_parse_values_ranges_lists_and_units():
     ("GLB.capacity_bytes=4 furlongs", "GLB.capacity_bytes", "unit 'furlongs' does not fit"),
     ("clock_hz=800 MB", "clock_hz", "unit 'MB' does not fit"),
     ("seq=abc", "seq", "'abc' is not a number"),
+    # a bare binary suffix on a rate would silently be 838,860,800 Hz
+    ("clock_hz=800M", "clock_hz", "'800M' is ambiguous for a rate: a bare M is binary (800M = 838,860,800); write 800 MHz"),
+    ("DRAM.bandwidth_bytes_per_s=1K..4K*2", "DRAM.bandwidth_bytes_per_s", "(1K = 1,024); write the number itself"),
 ])
 def test_grid_errors_on_the_command_line(item, key, fragment, inputs, tmp_path):
     out = tmp_path / "out"
@@ -275,6 +278,20 @@ def test_misspelt_hardware_key_with_units_is_an_unknown_parameter(inputs, tmp_pa
     assert "unknown parameter 'GLB.capacity_byte'" in err
 
 
+def test_workloads_after_arch_are_named_in_the_error(inputs, tmp_path):
+    out = tmp_path / "out"
+    rc, stdout, err = cli("sweep", "--arch", inputs["fusemax"], inputs["attention-1pass"], "--grid", "seq=1K", "--out", out, "-q")
+    assert_one_line_error(rc, err, f"--arch took '{inputs['attention-1pass']}'", "name the workloads before the options")
+    assert_nothing_stored(out)
+
+
+def test_a_listed_mapping_that_fits_no_pair_is_a_note_not_silence(inputs, tmp_path):
+    sweep = resolve(load_spec(None, [str(inputs["attention-1pass"]), str(inputs["mamba1-scan"])], [str(inputs["fusemax"])],
+                              [str(inputs["fusemax-attention"])], ["seq=1K"]))
+    assert [(r.workload_name, r.mapping_name) for r in sweep.runs] == [("attention-1pass", "fusemax"), ("mamba1-scan", "auto")]
+    assert sweep.notes == ["mamba1-scan on fusemax: none of the listed mappings is written for it; using the automatic mapping"]
+
+
 # -- 3. the numbers equal einsumx.model.evaluate
 
 
@@ -358,7 +375,7 @@ def test_sweep_searches_the_binding_per_point_as_evaluate_does(inputs, tmp_path)
     per combination of the keys the search depends on, so both points carry
     evaluate's binding and numbers."""
     sweep = resolve(load_spec(None, [str(inputs["mamba1-scan"])], [str(inputs["tpu"])], [str(inputs["mamba-scan"])],
-                              ["MXU.rows=8", "VPU.lanes=8,128", "DRAM.bandwidth_bytes_per_s=100G,400G"]))
+                              ["MXU.rows=8", "VPU.lanes=8,128", "DRAM.bandwidth_bytes_per_s=100 GB/s,400 GB/s"]))
     (run,) = sweep.runs
     assert [run.keys[i].name for i in run.binding_keys] == ["MXU.rows", "VPU.lanes"]  # not the bandwidth
     assert len(run.bindings) == 2

@@ -69,7 +69,7 @@ def run_sweep(sweep: Sweep, out: str | Path, command: str = "", workers: int | N
     workers = workers or len(__import__("os").sched_getaffinity(0))
     executor, client, slots = _executor(workers, scheduler)
     bar = tqdm(total=total, initial=total - left, unit="pt", unit_scale=True, disable=quiet, file=sys.stderr,
-               desc=f"sweep {sweep.spec.name}", dynamic_ncols=True, smoothing=0.1)
+               desc=sweep.spec.title, dynamic_ncols=True, smoothing=0.1)
     start = time.perf_counter()
     try:
         if executor is None:

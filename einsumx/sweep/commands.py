@@ -48,6 +48,8 @@ def add_commands(sub) -> None:
 def sweep_command(args, argv: list[str]) -> int:
     from . import load_spec, resolve, run_sweep
 
+    if not args.workloads and not args.spec and args.arch:
+        _workloads_after_arch(args.arch)
     spec = load_spec(args.spec, args.workloads, args.arch, args.mapping, args.grid, args.objective, args.chunk_points)
     quiet = args.quiet
     if args.workers is not None and args.workers < 1:
@@ -66,12 +68,14 @@ def sweep_command(args, argv: list[str]) -> int:
             print(f"note: {r.workload_name} on {r.architecture_name}: mapping '{r.mapping_name}' searches its binding; "
                   f"{len(r.bindings)} bindings over the grid ({keys}), one per point in the 'binding' column",
                   file=sys.stderr)
+    for note in sweep.notes if not quiet else []:
+        print(f"note: {note}", file=sys.stderr)
     for s in sweep.skipped:
         print(f"skipped: {s['workload']} on {s['architecture']} ({s['mapping']}): {s['reason']}", file=sys.stderr)
     out = Path(args.out or Path("sweeps") / spec.name)
     command = "einsumx " + shlex.join(argv)
     if not quiet:
-        print(f"sweep {spec.name}: {sweep.points:,} design points in {len(sweep.runs)} runs -> {out}", file=sys.stderr)
+        print(f"{spec.title}: {sweep.points:,} design points in {_runs(sweep)} -> {out}", file=sys.stderr)
     try:
         res = run_sweep(sweep, out, command, workers, args.scheduler, quiet, args.overwrite)
     except KeyboardInterrupt:
@@ -83,12 +87,35 @@ def sweep_command(args, argv: list[str]) -> int:
               file=sys.stderr)
         return 130
     if res.computed_points == 0:
-        print(f"sweep {spec.name} is already complete: {res.points:,} points in {out} (nothing recomputed)")
+        print(f"{spec.title} is already complete: {res.points:,} points in {out} (nothing recomputed)")
     else:
         rate = res.computed_points / res.seconds if res.seconds else float("inf")
-        print(f"sweep {spec.name}: {res.points:,} points in {len(sweep.runs)} runs stored in {out} "
+        print(f"{spec.title}: {res.points:,} points in {_runs(sweep)} stored in {out} "
               f"({res.computed_points:,} evaluated in {res.seconds:.1f} s, {rate:,.0f} points/s)")
     return 0
+
+
+def _workloads_after_arch(archs: list[str]) -> None:
+    """``sweep --arch A W.yaml``: --arch took the workloads; say so."""
+    import yaml
+
+    from ..arch import find_architecture
+
+    stray = []
+    for a in archs:
+        try:
+            top = yaml.safe_load(find_architecture(a).read_text())
+        except (EinsumxError, OSError, yaml.YAMLError):
+            continue  # reported as it is when the sweep is read
+        if isinstance(top, dict) and "einsums" in top:
+            stray.append(a)
+    if stray:
+        raise EinsumxError(f"no workloads: --arch took {', '.join(repr(a) for a in stray)}; name the workloads before "
+                           f"the options (einsumx sweep W.yaml ... --arch A ...)", Origin("--arch", None, None, stray[0]))
+
+
+def _runs(sweep) -> str:
+    return f"{len(sweep.runs)} run" + ("" if len(sweep.runs) == 1 else "s")
 
 
 def query_command(args) -> int:

@@ -10,7 +10,9 @@ Numbers may carry the binary size suffixes K, M, G, T (1K = 1024, 1M =
 1048576: sequence lengths and buffer sizes are powers of two), or, for a
 hardware key, a unit that fits its name (``16 MiB`` for ``*_bytes``,
 ``25.6 GB/s`` for ``*_bytes_per_s``, ``800 MHz`` for ``*_hz``: decimal
-prefixes only where the unit says so). Preset keys (``model``) take names.
+prefixes only where the unit says so). A rate (``*_hz``, ``*_per_s``)
+refuses the bare suffixes: ``800M`` there is an error, not 838,860,800 Hz.
+Preset keys (``model``) take names.
 
 >>> parse_values("seq", "1K..1M*4")
 [1024, 4096, 16384, 65536, 262144, 1048576]
@@ -31,6 +33,8 @@ from ..arch import UNITS
 from ..errors import EinsumxError, Origin
 
 SUFFIX = {"K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+RATES = ("_hz", "_per_s")
+"""Keys whose bare K/M/G/T are refused: a rate is written in decimal units (800 MHz, 400 GB/s)."""
 MAX_VALUES = 100_000
 """A range longer than this is a typo (``1..1G``), not a design space."""
 
@@ -46,6 +50,11 @@ def parse_number(key: str, text: str, origin: Origin) -> int | float:
     unit = m.group(2)
     if unit is not None:
         units = next((u for suffix, u in sorted(UNITS.items(), key=lambda kv: -len(kv[0])) if key.endswith(suffix)), {})
+        if unit in SUFFIX and key.endswith(RATES):
+            name = ("k" if unit == "K" else unit) + ("Hz" if key.endswith("_hz") else "B/s")
+            hint = f"write {m.group(1)} {name} or the number itself" if name in units else "write the number itself"
+            raise EinsumxError(f"{key}: '{text.strip()}' is ambiguous for a rate: a bare {unit} is binary "
+                               f"({m.group(1)}{unit} = {int(value * SUFFIX[unit]):,}); {hint}", origin)
         if unit in SUFFIX:
             value *= SUFFIX[unit]
         elif unit in units:

@@ -101,6 +101,11 @@ class SweepSpec:
     explicit_architectures: bool = True
     description: str = ""
 
+    @property
+    def title(self) -> str:
+        """'sweep NAME' in messages ('sweep' alone for an unnamed command-line sweep)."""
+        return "sweep" if self.name == "sweep" and self.file is None else f"sweep {self.name}"
+
 
 @dataclass
 class Run:
@@ -186,6 +191,8 @@ class Sweep:
     runs: list[Run]
     skipped: list[dict]
     """(workload, architecture, mapping, reason) left out: the architecture cannot run the workload."""
+    notes: list[str] = field(default_factory=list)
+    """What the sweep decided for the user (a listed mapping that fits no pair: the automatic one)."""
 
     @property
     def points(self) -> int:
@@ -343,7 +350,7 @@ def resolve(spec: SweepSpec, progress=None, workers: int = 1) -> Sweep:
         mappings.append((inp, parse_mapping(inp.text, inp.path)))
 
     _check_keys(spec, [c for _, c in workloads], [a for _, a in archs])
-    runs, skipped, candidates = [], [], []
+    runs, skipped, candidates, notes = [], [], [], []
     for w_inp, cascade in workloads:
         for a_inp, arch in archs:
             chosen = [(mi, ms) for mi, ms in mappings
@@ -351,6 +358,9 @@ def resolve(spec: SweepSpec, progress=None, workers: int = 1) -> Sweep:
                       and (explicit_mappings or ms.workload == cascade.name)]
             if not chosen:
                 chosen = [(None, parse_mapping(AUTO_MAPPING, "<automatic mapping>"))]
+                if explicit_mappings:
+                    notes.append(f"{cascade.name} on {arch.name}: none of the listed mappings is written for it; "
+                                 f"using the automatic mapping")
             for m_inp, mspec in chosen:
                 keys = [k for k in spec.grid if _applies(k, cascade, arch)]
                 candidates.append(Run(len(candidates), w_inp, a_inp, m_inp, cascade.name, arch.name, mspec.name, keys,
@@ -373,7 +383,7 @@ def resolve(spec: SweepSpec, progress=None, workers: int = 1) -> Sweep:
     if not runs:
         reasons = "; ".join(f"{s['workload']} on {s['architecture']}: {s['reason']}" for s in skipped)
         raise EinsumxError(f"nothing to sweep: no architecture can run the workloads ({reasons})", Origin(spec.file or "sweep"))
-    return Sweep(spec, runs, skipped)
+    return Sweep(spec, runs, skipped, notes)
 
 
 def _prepare_all(runs: list[Run], workers: int, say) -> list[tuple]:
