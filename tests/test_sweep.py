@@ -511,6 +511,16 @@ def test_finished_sweep_is_not_recomputed_and_another_is_refused(inputs, ref_sto
     stamps = {f.name: f.stat().st_mtime for f in chunk_files(out) + [out / "runs.parquet", out / "sweep.json"]}
     assert set(stamps.values()) == {old}, stamps
 
+    # the same inputs named by relative paths from another directory: recognised before any model is built
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    relative = [os.path.relpath(a, elsewhere) if os.path.isabs(a) else a for a in argv if a != "-q"]
+    p = cli_process(*relative, cwd=elsewhere)
+    assert p.returncode == 0, p.stderr
+    assert f"is already complete: {REF_POINTS} points in" in p.stdout
+    assert "checking" not in p.stderr, p.stderr
+    assert {f.stat().st_mtime for f in chunk_files(out)} == {old}
+
     # a different grid: refused, the store untouched
     other = [a if a != "batch=1..8" else "batch=1..4" for a in argv]
     rc, stdout, err = cli(*other)

@@ -95,7 +95,7 @@ def write_sweep_report(store: str | Path, out: str | Path, argv: list[str] | Non
     report_cmd = "einsumx " + shlex.join(argv) if argv else f"einsumx report {shlex.quote(str(store))} --out {shlex.quote(str(out))}"
     blocks = [
         Block("heading", f"einsumx sweep report: {meta['name']}", level=1),
-        Block("para", [meta.get("description") or "",
+        Block("para", [*_spans(meta.get("description") or ""),
                        f" {meta['points']:,} design points in {meta['runs']} runs (workload x architecture x mapping template), "
                        f"mapper objective: {meta['objective']}; einsumx {meta['einsumx_version']}; store ", Code(str(store)),
                        f"; sweep status: {meta['status']}."]),
@@ -290,6 +290,14 @@ def _workload_section(con, w: str, anchor: str, front, runs_by_id, swept, wkeys,
     return blocks
 
 
+def _spans(text: str) -> list:
+    """Text with `code` spans (as a sweep file's description writes them) as text and Code pieces."""
+    parts = text.split("`")
+    if len(parts) % 2 == 0:  # an unpaired backtick: plain text
+        return [text]
+    return [Code(p) if k % 2 else p for k, p in enumerate(parts) if p]
+
+
 def _seq_figure(Figure, best, wruns, colors, w: str, png: Path, ref: dict) -> None:
     from .. import analyze, load_workload
 
@@ -307,17 +315,18 @@ def _seq_figure(Figure, best, wruns, colors, w: str, png: Path, ref: dict) -> No
             if b[u].notna().any():
                 axes[1, 0].plot(b["seq"], b[u], ["o-", "s--", "^:"][k % 3], color=c, label=f"{_label(r)}: {u[len('utilization_'):]}")
         axes[1, 1].plot(b["seq"], b["buffer_GLB_required_bytes"], "o-", color=c, label=_label(r))
-    # the pass bound from the static analysis, at the run's defaults and each seq
+    # the pass bound from the static analysis, at each seq and the other workload keys' reference values
     r0 = wruns[0]
     seqs = sorted(set(int(s) for s in best["seq"]))
     if seqs:
         an = analyze(load_workload(r0["workload_file"]))
         multi = [k for k, info in an.pass_info.items() if info.passes > 1]
+        other = {k: v for k, v in ref.items() if k in an.cascade.params or k in an.cascade.ranks}
         for rank in multi:
             ys = []
             for s in seqs:
                 try:
-                    ys.append(an.point_at(seq=s).value(an.footprints[rank].bytes))
+                    ys.append(an.point_at(seq=s, **other).value(an.footprints[rank].bytes))
                 except Exception:  # noqa: BLE001 - a seq the workload rejects: no bound there
                     ys.append(np.nan)
             axes[1, 1].plot(seqs, ys, "k--", lw=1.5, label=f"pass bound: live fiber over {rank} ({an.pass_info[rank].passes} passes)")

@@ -46,7 +46,7 @@ def add_commands(sub) -> None:
 
 
 def sweep_command(args, argv: list[str]) -> int:
-    from . import load_spec, resolve, run_sweep
+    from . import load_spec, read_meta, resolve, run_sweep
 
     if not args.workloads and not args.spec and args.arch:
         _workloads_after_arch(args.arch)
@@ -57,22 +57,27 @@ def sweep_command(args, argv: list[str]) -> int:
     import os
 
     workers = args.workers or len(os.sched_getaffinity(0))
+    out = Path(args.out or Path("sweeps") / spec.name)
     try:
-        sweep = resolve(spec, None if quiet else (lambda m: print(m, file=sys.stderr)), workers)
+        sweep = resolve(spec, None if quiet else (lambda m: print(m, file=sys.stderr)), workers,
+                        known=None if args.overwrite else (lambda digest: _complete(out, digest)))
     except KeyboardInterrupt:
         print("\ninterrupted while checking the sweep: nothing stored", file=sys.stderr)
         return 130
+    if sweep is None:
+        meta = read_meta(out)
+        print(f"{spec.title} is already complete: {meta['points']:,} points in {out} (nothing recomputed)")
+        return 0
     for r in sweep.runs:
         if len(r.bindings) > 1 and not quiet:
             keys = ", ".join(r.keys[i].name for i in r.binding_keys)
-            print(f"note: {r.workload_name} on {r.architecture_name}: mapping '{r.mapping_name}' searches its binding; "
-                  f"{len(r.bindings)} bindings over the grid ({keys}), one per point in the 'binding' column",
+            print(f"note: {r.workload_name} on {r.architecture_name} ({r.mapping_name}): {len(r.bindings)} model structures "
+                  f"over the grid (binding, schedule, registers; they depend on {keys}); each point's is in the 'binding' column",
                   file=sys.stderr)
     for note in sweep.notes if not quiet else []:
         print(f"note: {note}", file=sys.stderr)
     for s in sweep.skipped:
         print(f"skipped: {s['workload']} on {s['architecture']} ({s['mapping']}): {s['reason']}", file=sys.stderr)
-    out = Path(args.out or Path("sweeps") / spec.name)
     command = "einsumx " + shlex.join(argv)
     if not quiet:
         print(f"{spec.title}: {sweep.points:,} design points in {_runs(sweep)} -> {out}", file=sys.stderr)
@@ -93,6 +98,16 @@ def sweep_command(args, argv: list[str]) -> int:
         print(f"{spec.title}: {res.points:,} points in {_runs(sweep)} stored in {out} "
               f"({res.computed_points:,} evaluated in {res.seconds:.1f} s, {rate:,.0f} points/s)")
     return 0
+
+
+def _complete(out: Path, digest: str) -> bool:
+    """Whether ``out`` holds this sweep, complete."""
+    from .store import read_meta
+
+    if not (out / "sweep.json").exists():
+        return False
+    meta = read_meta(out)
+    return meta.get("status") == "complete" and meta.get("digest") == digest
 
 
 def _workloads_after_arch(archs: list[str]) -> None:

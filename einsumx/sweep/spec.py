@@ -193,6 +193,8 @@ class Sweep:
     """(workload, architecture, mapping, reason) left out: the architecture cannot run the workload."""
     notes: list[str] = field(default_factory=list)
     """What the sweep decided for the user (a listed mapping that fits no pair: the automatic one)."""
+    digest: str = ""
+    """``digest`` of every (workload, architecture, mapping) the sweep names, skipped ones included."""
 
     @property
     def points(self) -> int:
@@ -204,13 +206,20 @@ class Sweep:
         return [k.name for k in self.spec.grid
                 if any(k.name == "model" and k in r.keys or k.name in r.combo_symbols for r in self.runs)]
 
-    @property
-    def digest(self) -> str:
-        """Everything that decides the stored rows: inputs, grids, objective, chunking, version."""
-        h = hashlib.sha256()
-        for r in self.runs:
-            h.update(json.dumps(r.manifest(), sort_keys=True).encode())
-        return h.hexdigest()[:16]
+
+
+def digest(runs: list[Run]) -> str:
+    """The runs' inputs (by content, not by path), grids, objective, chunking
+    and einsumx version: what decides the stored rows, known before any model is built."""
+    h = hashlib.sha256()
+    for r in runs:
+        m = r.manifest()
+        h.update(json.dumps({k: m[k] for k in IDENTITY}, sort_keys=True).encode())
+    return h.hexdigest()[:16]
+
+
+IDENTITY = ("workload", "architecture", "mapping", "workload_sha256", "architecture_sha256", "mapping_sha256", "grid",
+            "objective", "chunk_points", "einsumx_version")
 
 
 def column_name(name: str) -> str:
@@ -323,9 +332,11 @@ def _read(path: str, origin: Origin, what: str, shipped: Path | None = None) -> 
         raise EinsumxError(f"cannot read {what} '{path}': {exc.strerror}", origin) from None
 
 
-def resolve(spec: SweepSpec, progress=None, workers: int = 1) -> Sweep:
+def resolve(spec: SweepSpec, progress=None, workers: int = 1, known=None) -> Sweep | None:
     """Runs of the sweep, every input read and every grid point checked
-    (models built on ``workers`` local processes)."""
+    (models built on ``workers`` local processes). ``known(digest)``: None
+    when it says True (a store already holds this sweep, complete), before
+    any model is built."""
     say = progress or (lambda msg: None)
     workloads = []
     for w, origin in spec.workloads:
@@ -365,6 +376,9 @@ def resolve(spec: SweepSpec, progress=None, workers: int = 1) -> Sweep:
                 keys = [k for k in spec.grid if _applies(k, cascade, arch)]
                 candidates.append(Run(len(candidates), w_inp, a_inp, m_inp, cascade.name, arch.name, mspec.name, keys,
                                       spec.objective, spec.chunk_points))
+    ident = digest(candidates)
+    if known is not None and known(ident):
+        return None
     for run, outcome in zip(candidates, _prepare_all(candidates, workers, say)):
         if outcome[0] == "error":
             raise EinsumxError(outcome[1], outcome[2])
@@ -383,7 +397,7 @@ def resolve(spec: SweepSpec, progress=None, workers: int = 1) -> Sweep:
     if not runs:
         reasons = "; ".join(f"{s['workload']} on {s['architecture']}: {s['reason']}" for s in skipped)
         raise EinsumxError(f"nothing to sweep: no architecture can run the workloads ({reasons})", Origin(spec.file or "sweep"))
-    return Sweep(spec, runs, skipped, notes)
+    return Sweep(spec, runs, skipped, notes, ident)
 
 
 def _prepare_all(runs: list[Run], workers: int, say) -> list[tuple]:
