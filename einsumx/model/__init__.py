@@ -64,11 +64,21 @@ class Compiled:
 
 def compile_model(model: Model) -> Compiled:
     """One numpy function for all of ``model.outputs``."""
-    names = list(model.outputs)
-    exprs = [model.outputs[n] for n in names]
-    symbols = sorted(set().union(*[sympy.sympify(e).free_symbols for e in exprs]), key=lambda s: s.name)
-    func = sympy.lambdify(symbols, exprs, modules=_MODULES, cse=True)
-    return Compiled(symbols, names, func)
+    return compile_outputs(model.outputs)
+
+
+def compile_outputs(outputs: dict[str, sympy.Expr]) -> Compiled:
+    """One numpy function (common subexpressions shared) for ``outputs``.
+    The symbols get plain names of one width, so the generated code (the
+    order of a sum's terms, hence its last bit) is the same in every
+    process whatever it compiled before; lambdify would name them
+    ``_Dummy_<counter>``, and names crossing a power of ten sort differently."""
+    names = list(outputs)
+    exprs = [sympy.sympify(outputs[n]) for n in names]
+    symbols = sorted(set().union(*[e.free_symbols for e in exprs]), key=lambda s: s.name)
+    plain = [sympy.Symbol(f"v{k:05d}", **s.assumptions0) for k, s in enumerate(symbols)]
+    exprs = [e.xreplace(dict(zip(symbols, plain))) for e in exprs]
+    return Compiled(symbols, names, sympy.lambdify(plain, exprs, modules=_MODULES, cse=True))
 
 
 def split_overrides(items: list[str] | None, arch: Architecture):

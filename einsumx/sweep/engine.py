@@ -104,7 +104,7 @@ def prepare(model, base: dict, by_name: dict) -> Prepared:
 
 
 @dataclass
-class Compiled1:
+class CompiledModel:
     """One model of a run (one binding), compiled."""
 
     decide: object
@@ -116,7 +116,7 @@ class Compiled1:
 @dataclass
 class Evaluator:
     run: Run
-    models: list[Compiled1]
+    models: list[CompiledModel]
     """One per binding (``run.bindings``)."""
     names: list[str]
     """Stored output columns: every model's, in first-seen order."""
@@ -138,13 +138,7 @@ def evaluator(run: Run) -> Evaluator:
 
 
 def _compile(run: Run) -> Evaluator:
-    from ..model import Compiled, _MODULES
-
-    def compiled(outputs: dict[str, sympy.Expr]) -> Compiled:
-        names = list(outputs)
-        exprs = [sympy.sympify(outputs[n]) for n in names]
-        symbols = sorted(set().union(*[e.free_symbols for e in exprs]), key=lambda x: x.name)
-        return Compiled(symbols, names, sympy.lambdify(symbols, exprs, modules=_MODULES, cse=True))
+    from ..model import compile_outputs as compiled
 
     models, names, choices = [], {}, {}
     prepared = run.models()
@@ -159,7 +153,7 @@ def _compile(run: Run) -> Evaluator:
             else:
                 chosen.append((s, listed, None, 0))
         names.update(dict.fromkeys(full.names))
-        models.append(Compiled1(compiled(pr.decide), full, chosen))
+        models.append(CompiledModel(compiled(pr.decide), full, chosen))
     return Evaluator(run, models, list(names), list(choices), prepared[0].base, prepared[0].by_name)
 
 
@@ -299,7 +293,7 @@ def _tiles(ext, values: dict, inner: int) -> np.ndarray:
     return np.array([inner * 2**k for k in range(41) if inner * 2**k <= top] or [inner], dtype=float)
 
 
-def _choose_block(m: Compiled1, values: dict, dims: tuple[int, ...], objective: str) -> dict[str, np.ndarray]:
+def _choose_block(m: CompiledModel, values: dict, dims: tuple[int, ...], objective: str) -> dict[str, np.ndarray]:
     """The mapper's choices over one block (arrays of shape ``dims``); the
     values broadcast to ``dims`` plus a trailing candidate axis."""
     options, masks, extents = [], [], []
