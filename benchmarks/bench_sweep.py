@@ -3,7 +3,7 @@
 Runs ``einsumx sweep`` as a user would (a subprocess, local processes, the
 progress bar off) on the 1-pass attention cascade on the FuseMax template
 with its shipped mapping (the mapper choosing the query block and the reuse
-of Q, K and V per point among 54 candidates), over a grid of sequence
+of Q, K and V per point among up to 252 candidates), over a grid of sequence
 length, batch, global-buffer size, DRAM bandwidth, 2D-array rows and
 columns and MAC energy sized to N points; then ``einsumx pareto`` over the
 store (latency, energy and area, one front per workload instance). Prints,

@@ -478,9 +478,12 @@ def test_resume_after_sigkill_equals_an_uninterrupted_run(inputs, ref_store, tmp
     pd.testing.assert_frame_equal(a, b)
 
 
-def test_ctrl_c_exits_130_and_resumes(inputs, ref_store, tmp_path):
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_ctrl_c_exits_130_and_resumes(inputs, ref_store, tmp_path, workers):
+    # with 2 workers, chunks under way when Ctrl-C comes finish before the count is printed
     out = tmp_path / "C"
     argv = ref_argv(inputs, out)
+    argv[argv.index("--workers") + 1] = workers
     proc = _start_and_stop(argv, out, signal.SIGINT, tmp_path)
     err = proc.stderr.read()
     assert proc.returncode == 130, err

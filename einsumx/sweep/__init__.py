@@ -86,8 +86,8 @@ def run_sweep(sweep: Sweep, out: str | Path, command: str = "", workers: int | N
                 for f in finished:
                     bar.update(f.result()[2])
     except BaseException:
-        if executor is not None:
-            executor.shutdown(wait=False, cancel_futures=True)
+        if executor is not None:  # chunks under way finish (a few seconds at most), so the caller's count is final
+            executor.shutdown(wait=client is None, cancel_futures=True)
         if client is not None:
             client.close()
         bar.close()

@@ -80,7 +80,7 @@ def sweep_command(args, argv: list[str]) -> int:
         print(f"skipped: {s['workload']} on {s['architecture']} ({s['mapping']}): {s['reason']}", file=sys.stderr)
     command = "einsumx " + shlex.join(argv)
     if not quiet:
-        print(f"{spec.title}: {sweep.points:,} design points in {_runs(sweep)} -> {out}", file=sys.stderr)
+        print(f"{spec.title}: {_n(sweep.points, 'design point')} in {_runs(sweep)} -> {out}", file=sys.stderr)
     try:
         res = run_sweep(sweep, out, command, workers, args.scheduler, quiet, args.overwrite)
     except KeyboardInterrupt:
@@ -95,8 +95,8 @@ def sweep_command(args, argv: list[str]) -> int:
         print(f"{spec.title} is already complete: {res.points:,} points in {out} (nothing recomputed)")
     else:
         rate = res.computed_points / res.seconds if res.seconds else float("inf")
-        print(f"{spec.title}: {res.points:,} points in {_runs(sweep)} stored in {out} "
-              f"({res.computed_points:,} evaluated in {res.seconds:.1f} s, {rate:,.0f} points/s)")
+        print(f"{spec.title}: {_n(res.points, 'point')} in {_runs(sweep)} stored in {out} "
+              f"({res.computed_points:,} evaluated in {res.seconds:.1f} s, {rate:,.{0 if rate >= 10 else 1}f} points/s)")
     return 0
 
 
@@ -129,8 +129,12 @@ def _workloads_after_arch(archs: list[str]) -> None:
                            f"the options (einsumx sweep W.yaml ... --arch A ...)", Origin("--arch", None, None, stray[0]))
 
 
+def _n(count: int, noun: str) -> str:
+    return f"{count:,} {noun}" + ("" if count == 1 else "s")
+
+
 def _runs(sweep) -> str:
-    return f"{len(sweep.runs)} run" + ("" if len(sweep.runs) == 1 else "s")
+    return _n(len(sweep.runs), "run")
 
 
 def query_command(args) -> int:

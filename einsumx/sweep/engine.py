@@ -1,19 +1,23 @@
 """Evaluating one chunk of a run's grid: vectorized, mapper included.
 
-A run's model is built and compiled once per process (``evaluator``), at
-the run's first grid point; every chunk then evaluates its design points
-as numpy arrays:
+A run's models (one per structure over the grid: binding, schedule,
+intermediates in registers; built by ``resolve``) are unpickled and
+compiled once per process (``evaluator``); every chunk then evaluates its
+design points as numpy arrays:
 
-1. the grid indices of the chunk (``np.unravel_index``) give each point's
-   value of every key; the workload keys index the table of exactly
-   evaluated workload combinations (derived parameters and rank sizes
-   included), the hardware keys give the hardware numbers;
-2. the mapper: every candidate of the free choices (tile sizes, reuse of
-   each input) is evaluated over the whole chunk with the three outputs it
-   needs (cycles, energy, buffer overflow), keeping per point the best that
-   fits the buffer, by the same rule as ``einsumx evaluate`` (the objective
-   to 9 significant digits, then the other of latency/energy, then the first
-   candidate); a tile must divide its extent, as there;
+1. each point's grid indices give its value of every key; the workload
+   keys index the table of exactly evaluated workload combinations
+   (derived parameters and rank sizes included), the hardware keys give
+   the hardware numbers, and the keys the structure depends on give the
+   point's model;
+2. the mapper, by blocks of the grid (``blocks``): each key of a block gets
+   an array axis and the candidates of the free choices (tile sizes, reuse
+   of each input) one more, so broadcasting computes each term of the three
+   outputs the choice needs (cycles, energy, buffer overflow) only over the
+   keys it depends on; per point the best candidate that fits the buffer,
+   by the same rule as ``einsumx evaluate`` (the objective to 9 significant
+   digits, then the other of latency/energy, then the first candidate); a
+   tile must divide its extent, as there;
 3. the stored outputs are evaluated once more with each point's choices.
 
 The chunk's rows go to one Parquet file, written under a temporary name

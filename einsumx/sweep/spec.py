@@ -715,7 +715,12 @@ def binding_label(mapping: MappingSpec, model=None) -> str:
     intermediates it holds in the PEs' registers."""
     out = []
     for k, ph in enumerate(mapping.phases):
-        text = f"{ph.name}: " + ", ".join(f"{a}: {' '.join(map(str, es))}" for a, es in (ph.bind or {}).items()) + f" ({ph.schedule})"
+        bind = ph.bind or {}
+        if model is not None:  # where the model runs each Einsum (also the arrays a template leaves implicit)
+            bind = {}
+            for x in model.phases[k].costs:
+                bind.setdefault(x.array, []).append(x.label)
+        text = f"{ph.name}: " + ", ".join(f"{a}: {' '.join(map(str, es))}" for a, es in bind.items()) + f" ({ph.schedule})"
         rf = [t for t, level in model.phases[k].levels.items() if level == "RF"] if model is not None else []
         out.append(text + (f", registers: {' '.join(rf)}" if rf else ""))
     return "; ".join(out)
