@@ -406,12 +406,11 @@ def test_sweep_places_intermediates_per_point_as_evaluate_does(inputs, tmp_path)
     assert len(run.bindings) == 2
     run_sweep(sweep, tmp_path / "s", workers=1, quiet=True)
     df = rows(tmp_path / "s")
-    held = df["binding"].str.endswith(" SPNV")
-    assert list(df.loc[held, "PE1D_rf_words"].unique()) == [64, 512]
+    df["held"] = df["binding"].str.endswith(" SPNV")
+    assert list(df.loc[df["held"], "PE1D_rf_words"].unique()) == [64, 512]
     # the buffer no longer holds SPNV's 256 x 64 words of 16 bits, at each buffer size (same tiles)
     for _, g in df.groupby("GLB_capacity_bytes"):
-        assert set(g.loc[~g.index.isin(g[held].index), "buffer_GLB_required_bytes"] - 256 * 64 * 2) == \
-            set(g.loc[held, "buffer_GLB_required_bytes"])
+        assert set(g.loc[~g["held"], "buffer_GLB_required_bytes"] - 256 * 64 * 2) == set(g.loc[g["held"], "buffer_GLB_required_bytes"])
     for r in df.itertuples():
         ev = _evaluate_point(str(inputs["attention-1pass"]), str(inputs["fusemax"]), str(inputs["fusemax-attention"]),
                              ["seq=4096", f"PE1D.rf.words={r.PE1D_rf_words}", f"GLB.capacity_bytes={r.GLB_capacity_bytes}"])
