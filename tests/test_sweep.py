@@ -679,6 +679,19 @@ def test_pareto_command(ref_store, tmp_path):
     assert _csv_keys(f) == want
     assert want != _front_keys(feas, ["latency_s", "utilization_PE2D"], [False, True])
 
+    # --limit prints that many rows and says how many more; a .parquet --out holds the same front, every column
+    front = pd.read_csv(f)
+    assert len(front) > 3
+    pq_out = tmp_path / "f.parquet"
+    rc, stdout, err = cli("pareto", ref_store, "--objectives", "latency_s,utilization_PE2D:max", "--by", "mapping",
+                          "--limit", "3", "--out", pq_out)
+    assert rc == 0, err
+    lines = stdout.strip().splitlines()
+    assert len(lines) == 1 + 3 + 1 and lines[-1] == f"... {len(front) - 3:,} more rows (--limit 0 prints all; --out FILE.csv writes every column)"
+    table = pq.read_table(pq_out).to_pandas()
+    assert list(table.columns) == list(front.columns)
+    assert set(zip(table["run"], table["point"])) == set(zip(front["run"], front["point"]))
+
     # an unknown objective column
     rc, stdout, err = cli("pareto", ref_store, "--objectives", "latency_s,energy_pk", "--by", "none")
     assert_one_line_error(rc, err, "--objectives", "no column 'energy_pk'", "energy_pj")

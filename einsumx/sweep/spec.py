@@ -126,11 +126,11 @@ class Run:
     combo_symbols: list[str] = field(default_factory=list)
     keep_ranks: tuple[str, ...] = ()
     bindings: list[str] = field(default_factory=list)
-    """Each model's binding and schedule, as 'phase: array: Einsums, ... (schedule)'."""
+    """Each model's label (``binding_label``): binding, schedule, intermediates in registers."""
     binding_keys: tuple[int, ...] = ()
-    """Positions of the keys a searched binding depends on ('bind: auto' / 'schedule: auto')."""
+    """Positions of the keys the models depend on (a searched binding, the placement of intermediates)."""
     binding_table: np.ndarray = field(repr=False, default=None)
-    """Model index per combination of the binding keys (shape: their sizes)."""
+    """Model index per combination of those keys (shape: their sizes)."""
     reuse_labels: dict = field(default_factory=dict)
     model_blob: bytes = field(repr=False, default=b"")
     """The pickled models (engine.Prepared, one per binding), built once by
@@ -487,11 +487,11 @@ def _integral(name: str) -> bool:
 
 def _prepare(run: Run, cascade: Cascade, arch: Architecture, mspec: MappingSpec):
     """Evaluate every combination of the run's workload keys (exact rank
-    sizes, derived parameters, presets) and build the run's models: one,
-    or, where the template searches its binding or schedule ('bind: auto',
-    'schedule: auto'), one per distinct outcome of that search over the
-    combinations of the keys it depends on (as ``einsumx evaluate``
-    searches at each point). Returns a reason (origin, message) when the
+    sizes, derived parameters, presets) and build the run's models: one
+    per distinct structure over the grid, as ``einsumx evaluate`` decides
+    it at each point: the binding and schedule a template with 'bind: auto'
+    or 'schedule: auto' searches (``_searched``) and where each intermediate
+    lives (``_models``). Returns a reason (origin, message) when the
     architecture cannot run the workload."""
     from ..lang.parser import parse_expression
     from ..model import default_values
@@ -686,10 +686,7 @@ def _searched(run: Run, cascade, arch, mspec, keep, wpos, point, searched_mappin
     the grid keys the search depends on: the distinct outcomes (mappings)
     and the outcome per combination."""
     at_first, judged = searched_mapping(cascade, arch, mspec, point((0,) * len(run.keys)), keep)
-    names = {s.name for s in judged}
-    varying = {n for j, n in enumerate(run.combo_symbols) if np.ptp(run.combos[:, j]) > 0}
-    run.binding_keys = tuple(i for i, k in enumerate(run.keys)
-                             if (i in wpos and names & varying) or (i not in wpos and k.name in names))
+    run.binding_keys = tuple(sorted(_key_positions(run, wpos, {s.name for s in judged})))
     sizes = [len(run.keys[i].values) for i in run.binding_keys]
     outcomes: dict[str, int] = {binding_label(at_first): 0}
     mappings = [at_first]
