@@ -257,24 +257,24 @@ BUDGET = 1 << 20
 """Point x candidate evaluations per vectorized call of the mapper (memory bound)."""
 
 
-def choose_vectorized(ev: Evaluator, start: int, stop: int) -> dict[str, np.ndarray]:
+def choose_vectorized(ev: Evaluator, start: int, stop: int, values: dict) -> dict[str, np.ndarray]:
     """Per point of [start, stop), the mapper's choice of every free choice
     (see the module doc), by blocks of the grid: the keys of a block get
     one array axis each and the candidates one more, so numpy broadcasting
     evaluates every part of the model only over the keys it depends on
-    (a term without the DRAM bandwidth is not recomputed per bandwidth)."""
+    (a term without the DRAM bandwidth is not recomputed per bandwidth).
+    ``values``: ``point_values`` of the chunk (they size the blocks)."""
     n = stop - start
     picked = {c: np.full(n, -1.0) for c in ev.choices}
     if not ev.choices:
         return picked
     run = ev.run
     # candidates per point at most (sizes the blocks)
-    values, _, _ = point_values(ev, start, stop)
     count = 1
     for m in ev.models:
         k = 1
         for s, listed, ext, inner in m.choices:
-            k *= len(listed) if listed is not None else len(_tiles(ext, values, inner)) + 1
+            k *= len(listed) if listed is not None else len(_tiles(_extent(*ext, values), inner)) + 1
         count = max(count, k)
     at = 0
     for prefix, j, lo, hi in blocks(run.shape, start, stop, max(1, BUDGET // count)):
@@ -291,9 +291,14 @@ def choose_vectorized(ev: Evaluator, start: int, stop: int) -> dict[str, np.ndar
     return picked
 
 
-def _tiles(ext, values: dict, inner: int) -> np.ndarray:
-    fn, syms = ext
-    top = float(np.max(np.rint(np.asarray(fn(*[values[x] for x in syms]), dtype=float))))
+def _extent(fn, syms, values: dict) -> np.ndarray:
+    """An automatic tile's extent over the points (rounded to whole elements)."""
+    return np.rint(np.asarray(fn(*[values[x] for x in syms]), dtype=float))
+
+
+def _tiles(extent: np.ndarray, inner: int) -> np.ndarray:
+    """The candidate tiles up to the largest extent: ``inner`` times powers of two."""
+    top = float(np.max(extent))
     return np.array([inner * 2**k for k in range(41) if inner * 2**k <= top] or [inner], dtype=float)
 
 
@@ -307,11 +312,10 @@ def _choose_block(m: CompiledModel, values: dict, dims: tuple[int, ...], objecti
             masks.append(None)
             extents.append(None)
             continue
-        fn, syms = ext
-        extent = np.rint(np.asarray(fn(*[values[x] for x in syms]), dtype=float))
+        extent = _extent(*ext, values)
         if extent.ndim == 0:
             extent = extent.reshape((1,) * (len(dims) + 1))
-        tiles = _tiles(ext, values, inner)
+        tiles = _tiles(extent, inner)
         ok = (extent >= tiles) & (np.fmod(extent, tiles) == 0)  # the tiles that divide the extent
         mask = np.concatenate([ok, ~ok.any(axis=-1, keepdims=True)], axis=-1)  # else the whole extent
         keep = mask.reshape(-1, mask.shape[-1]).any(axis=0)  # options valid somewhere in the block
@@ -356,8 +360,8 @@ def evaluate_chunk(run: Run, k: int) -> pa.Table:
     ev = evaluator(run)
     start, stop = run.chunk_range(k)
     n = stop - start
-    picked = choose_vectorized(ev, start, stop)
     values, sub, model = point_values(ev, start, stop)
+    picked = choose_vectorized(ev, start, stop, values)
     outs = {name: np.full(n, 0.0 if name.startswith("energy_") else np.nan) for name in ev.names}
     for b in np.unique(model):
         rows = np.arange(n) if len(ev.models) == 1 else np.flatnonzero(model == b)
